@@ -1,0 +1,1 @@
+"""Analysis: health and slow-query insight computed from the service's own spans."""

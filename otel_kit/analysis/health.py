@@ -1,0 +1,410 @@
+"""Service health computed from the service's own spans, plus component checks.
+
+A span processor keeps, per server route and per outgoing dependency, sliding windows (10 s slots
+covering 5 minutes) of request count, error count and a latency sketch. A policy turns a window
+into healthy / degraded / unhealthy with the reason in words. Component checks (database, disk,
+memory, CPU, your own) run concurrently, each with a timeout, so a hanging check is reported as
+unhealthy instead of hanging the health endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_kit.analysis.quantiles import QuantileSketch
+
+SLOT_SECONDS = 10.0
+WINDOWS = {"1m": 60.0, "5m": 300.0}
+MAX_TARGETS = 500
+
+
+class Status(str, enum.Enum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+    @property
+    def level(self) -> int:
+        return _LEVELS[self]
+
+
+_LEVELS = {Status.HEALTHY: 0, Status.DEGRADED: 1, Status.UNHEALTHY: 2}
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    return max(statuses, key=lambda s: s.level, default=Status.HEALTHY)
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """Thresholds; defaults follow the alert rules of the monitoring guides otel-kit replaces."""
+
+    error_rate_degraded: float = 0.01
+    error_rate_unhealthy: float = 0.05
+    p95_degraded_ms: float = 1000.0
+    p95_unhealthy_ms: float = 2000.0
+    min_requests: int = 20
+    window: str = "5m"
+
+    def __post_init__(self) -> None:
+        from otel_kit.config.settings import ConfigError
+
+        if not 0 <= self.error_rate_degraded <= self.error_rate_unhealthy <= 1:
+            raise ConfigError("error_rate_degraded/error_rate_unhealthy", (self.error_rate_degraded, self.error_rate_unhealthy), "0 <= degraded <= unhealthy <= 1")
+        if not 0 < self.p95_degraded_ms <= self.p95_unhealthy_ms:
+            raise ConfigError("p95_degraded_ms/p95_unhealthy_ms", (self.p95_degraded_ms, self.p95_unhealthy_ms), "0 < degraded <= unhealthy")
+        if self.min_requests < 1:
+            raise ConfigError("min_requests", self.min_requests, "an integer >= 1")
+        if self.window not in WINDOWS:
+            raise ConfigError("window", self.window, "one of " + ", ".join(WINDOWS))
+
+
+@dataclass
+class _Slot:
+    index: int
+    count: int = 0
+    errors: int = 0
+    sketch: QuantileSketch = field(default_factory=QuantileSketch)
+
+
+class SlidingWindow:
+    """A ring of fixed slots; reading merges the slots that fall inside the requested span."""
+
+    def __init__(self, horizon: float = max(WINDOWS.values()), slot_seconds: float = SLOT_SECONDS) -> None:
+        self._slot_seconds = slot_seconds
+        self._slots: list[_Slot | None] = [None] * (int(horizon / slot_seconds) + 1)
+
+    def add(self, now: float, seconds: float, error: bool) -> None:
+        index = int(now // self._slot_seconds)
+        position = index % len(self._slots)
+        slot = self._slots[position]
+        if slot is None or slot.index != index:
+            slot = self._slots[position] = _Slot(index)
+        slot.count += 1
+        if error:
+            slot.errors += 1
+        slot.sketch.add(seconds)
+
+    def read(self, now: float, seconds: float) -> tuple[int, int, QuantileSketch]:
+        newest = int(now // self._slot_seconds)
+        oldest = newest - int(seconds // self._slot_seconds) + 1
+        count = errors = 0
+        sketch = QuantileSketch()
+        for slot in self._slots:
+            if slot is not None and oldest <= slot.index <= newest:
+                count += slot.count
+                errors += slot.errors
+                sketch.merge(slot.sketch)
+        return count, errors, sketch
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    kind: str  # "route" or "dependency"
+    name: str
+    status: Status
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    window: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "name": self.name, "status": self.status.value, "requests": self.requests,
+            "errors": self.errors, "error_rate": round(self.error_rate, 4), "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2), "p99_ms": round(self.p99_ms, 2), "window": self.window, "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    duration_ms: float
+    critical: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail, "duration_ms": round(self.duration_ms, 2), "critical": self.critical}
+
+
+CheckFunction = Callable[[], Any] | Callable[[], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _Check:
+    function: CheckFunction
+    timeout: float
+    critical: bool
+
+
+def _classify(span: ReadableSpan) -> tuple[str, str, bool] | None:
+    """(kind, name, is_error) for spans health cares about, else None."""
+    attributes = span.attributes or {}
+    failed = span.status.status_code is StatusCode.ERROR
+    if span.kind is SpanKind.SERVER:
+        method = attributes.get("http.request.method") or attributes.get("http.method")
+        if method is None:
+            return None
+        route = attributes.get("http.route") or span.name.partition(" ")[2] or "unknown"
+        code = attributes.get("http.response.status_code") or attributes.get("http.status_code")
+        error = failed or (isinstance(code, int) and code >= 500)
+        return "route", f"{method} {route}", error
+    if span.kind is SpanKind.CLIENT:
+        system = attributes.get("db.system.name") or attributes.get("db.system")
+        if system is not None:
+            namespace = attributes.get("db.namespace") or attributes.get("db.name")
+            return "dependency", f"db {system}" + (f" {namespace}" if namespace else ""), failed
+        address = attributes.get("server.address") or attributes.get("net.peer.name")
+        if address is not None and (attributes.get("http.request.method") or attributes.get("http.method")):
+            code = attributes.get("http.response.status_code") or attributes.get("http.status_code")
+            return "dependency", f"http {address}", failed or (isinstance(code, int) and code >= 500)
+    return None
+
+
+class _HealthProcessor(SpanProcessor):
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self._monitor = monitor
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            found = _classify(span)
+            if found is not None and span.end_time is not None and span.start_time is not None:
+                self._monitor.record(found[0], found[1], (span.end_time - span.start_time) / 1e9, found[2])
+        except Exception:  # noqa: BLE001 - analysis must never affect the traced code
+            pass
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class HealthMonitor:
+    """Per-route and per-dependency windows, a policy, and registered component checks."""
+
+    def __init__(self, policy: HealthPolicy | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy or HealthPolicy()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._targets: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
+        self._checks: dict[str, _Check] = {}
+        self._last_checks: dict[str, CheckResult] = {}
+        self.processor: SpanProcessor = _HealthProcessor(self)
+
+    # --- recording ----------------------------------------------------------------------------
+
+    def record(self, kind: str, name: str, seconds: float, error: bool) -> None:
+        key = (kind, name)
+        now = self._clock()
+        with self._lock:
+            window = self._targets.get(key)
+            if window is None:
+                if len(self._targets) >= MAX_TARGETS:
+                    self._targets.popitem(last=False)
+                window = self._targets[key] = SlidingWindow()
+            else:
+                self._targets.move_to_end(key)
+            window.add(now, seconds, error)
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    def targets(self, window: str | None = None) -> list[TargetHealth]:
+        label = window or self.policy.window
+        seconds = WINDOWS[label]
+        now = self._clock()
+        with self._lock:
+            items = list(self._targets.items())
+        return [self._evaluate(kind, name, *w.read(now, seconds), label) for (kind, name), w in items]
+
+    def _evaluate(self, kind: str, name: str, count: int, errors: int, sketch: QuantileSketch, label: str) -> TargetHealth:
+        policy = self.policy
+        rate = errors / count if count else 0.0
+        p50, p95, p99 = (v * 1000 for v in sketch.quantiles((0.5, 0.95, 0.99)))
+        status, reason = Status.HEALTHY, f"{name}: {count} requests over {label}"
+        if count < policy.min_requests:
+            reason = f"{name}: {count} requests over {label}, below the minimum of {policy.min_requests} to judge"
+        else:
+            findings: list[tuple[Status, str]] = []
+            if rate >= policy.error_rate_unhealthy:
+                findings.append((Status.UNHEALTHY, f"{rate:.0%} errors over {label}, threshold {policy.error_rate_unhealthy:.0%}"))
+            elif rate >= policy.error_rate_degraded:
+                findings.append((Status.DEGRADED, f"{rate:.1%} errors over {label}, threshold {policy.error_rate_degraded:.0%}"))
+            if p95 >= policy.p95_unhealthy_ms:
+                findings.append((Status.UNHEALTHY, f"p95 {p95:.0f} ms over {label}, threshold {policy.p95_unhealthy_ms:.0f} ms"))
+            elif p95 >= policy.p95_degraded_ms:
+                findings.append((Status.DEGRADED, f"p95 {p95:.0f} ms over {label}, threshold {policy.p95_degraded_ms:.0f} ms"))
+            if findings:
+                status = worst(s for s, _ in findings)
+                reason = f"{name}: " + "; ".join(text for _, text in findings)
+            else:
+                reason = f"{name}: {rate:.1%} errors, p95 {p95:.0f} ms over {label}"
+        return TargetHealth(kind, name, status, count, errors, rate, p50, p95, p99, label, reason)
+
+    # --- component checks ---------------------------------------------------------------------
+
+    def register_check(self, name: str, function: CheckFunction, *, timeout: float = 2.0, critical: bool = True) -> None:
+        """Add a check: sync or async, returning bool, a Status, (Status, detail) or raising."""
+        from otel_kit.config.settings import ConfigError
+
+        if not callable(function):
+            raise ConfigError("function", function, "a callable")
+        if not timeout > 0:
+            raise ConfigError("timeout", timeout, "seconds, a number > 0")
+        self._checks[name] = _Check(function, float(timeout), critical)
+
+    def unregister_check(self, name: str) -> None:
+        self._checks.pop(name, None)
+
+    async def run_checks(self) -> list[CheckResult]:
+        results = await asyncio.gather(*(self._run_one(name, check) for name, check in list(self._checks.items())))
+        with self._lock:
+            self._last_checks = {r.name: r for r in results}
+        return list(results)
+
+    async def _run_one(self, name: str, check: _Check) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(check.function):
+                outcome = await asyncio.wait_for(check.function(), check.timeout)
+            else:
+                loop = asyncio.get_running_loop()
+                outcome = await asyncio.wait_for(loop.run_in_executor(None, check.function), check.timeout)
+            status, detail = _interpret(outcome)
+        except asyncio.TimeoutError:
+            status, detail = Status.UNHEALTHY, f"timed out after {check.timeout:g} s"
+        except Exception as exc:  # noqa: BLE001
+            status, detail = Status.UNHEALTHY, f"{type(exc).__name__}: {exc}"[:300]
+        return CheckResult(name, status, detail, (time.perf_counter() - started) * 1000, check.critical)
+
+    # --- reports --------------------------------------------------------------------------------
+
+    def span_status(self) -> tuple[Status, list[str]]:
+        evaluated = self.targets()
+        status = worst(t.status for t in evaluated)
+        return status, [t.reason for t in evaluated if t.status is not Status.HEALTHY]
+
+    async def report(self, *, run_checks: bool = True) -> dict[str, Any]:
+        checks = await self.run_checks() if run_checks else list(self._last_checks.values())
+        span_status, reasons = self.span_status()
+        check_status = worst(c.status if c.critical else min(c.status, Status.DEGRADED, key=lambda s: s.level) for c in checks)
+        reasons += [f"check {c.name}: {c.detail}" for c in checks if c.status is not Status.HEALTHY]
+        overall = worst((span_status, check_status))
+        return {
+            "status": overall.value,
+            "reasons": reasons,
+            "routes": [t.as_dict() for t in self.targets() if t.kind == "route"],
+            "dependencies": [t.as_dict() for t in self.targets() if t.kind == "dependency"],
+            "checks": [c.as_dict() for c in checks],
+            "policy": {
+                "window": self.policy.window, "min_requests": self.policy.min_requests,
+                "error_rate_degraded": self.policy.error_rate_degraded, "error_rate_unhealthy": self.policy.error_rate_unhealthy,
+                "p95_degraded_ms": self.policy.p95_degraded_ms, "p95_unhealthy_ms": self.policy.p95_unhealthy_ms,
+            },
+        }
+
+    def export_metrics(self, meter: Any) -> None:
+        """``otel_kit.health.status`` (0 healthy, 1 degraded, 2 unhealthy) per target, for alerting."""
+        from opentelemetry.metrics import CallbackOptions, Observation
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            evaluated = self.targets()
+            for target in evaluated:
+                yield Observation(target.status.level, {"target.kind": target.kind, "target.name": target.name})
+            with self._lock:
+                checks = list(self._last_checks.values())
+            for check in checks:
+                yield Observation(check.status.level, {"target.kind": "component", "target.name": check.name})
+            overall = worst([t.status for t in evaluated] + [c.status for c in checks if c.critical])
+            yield Observation(overall.level, {"target.kind": "overall", "target.name": "service"})
+
+        meter.create_observable_gauge(
+            "otel_kit.health.status", callbacks=[observe], unit="1",
+            description="Health from spans and checks: 0 healthy, 1 degraded, 2 unhealthy",
+        )
+
+
+def _interpret(outcome: Any) -> tuple[Status, str]:
+    if isinstance(outcome, Status):
+        return outcome, outcome.value
+    if isinstance(outcome, tuple) and len(outcome) == 2 and isinstance(outcome[0], Status):
+        return outcome[0], str(outcome[1])
+    if isinstance(outcome, Mapping) and "status" in outcome:
+        return Status(outcome["status"]), str(outcome.get("detail", ""))
+    if outcome is None or outcome is True:
+        return Status.HEALTHY, "ok"
+    if outcome is False:
+        return Status.UNHEALTHY, "check returned False"
+    return Status.HEALTHY, str(outcome)[:300]
+
+
+# --- built-in component checks -----------------------------------------------------------------
+
+
+def database_check(engine: Any, statement: str = "SELECT 1") -> Callable[[], tuple[Status, str]]:
+    """Reachability through the app's own SQLAlchemy engine (sync or async engine)."""
+    from sqlalchemy import text
+
+    sync_engine = getattr(engine, "sync_engine", engine)
+
+    def check() -> tuple[Status, str]:
+        started = time.perf_counter()
+        with sync_engine.connect() as connection:
+            connection.execute(text(statement))
+        return Status.HEALTHY, f"{sync_engine.dialect.name} reachable in {(time.perf_counter() - started) * 1000:.1f} ms"
+
+    return check
+
+
+def _headroom(name: str, percent: float, degraded: float, unhealthy: float) -> tuple[Status, str]:
+    status = Status.UNHEALTHY if percent >= unhealthy else Status.DEGRADED if percent >= degraded else Status.HEALTHY
+    return status, f"{name} {percent:.1f}% used (degraded at {degraded:g}%, unhealthy at {unhealthy:g}%)"
+
+
+def disk_check(path: str = "/", degraded: float = 75.0, unhealthy: float = 90.0) -> Callable[[], tuple[Status, str]]:
+    import psutil
+
+    return lambda: _headroom(f"disk {path}", psutil.disk_usage(path).percent, degraded, unhealthy)
+
+
+def memory_check(degraded: float = 75.0, unhealthy: float = 90.0) -> Callable[[], tuple[Status, str]]:
+    import psutil
+
+    return lambda: _headroom("memory", psutil.virtual_memory().percent, degraded, unhealthy)
+
+
+def cpu_check(degraded: float = 75.0, unhealthy: float = 90.0) -> Callable[[], tuple[Status, str]]:
+    import psutil
+
+    # interval=None compares with the previous call: non-blocking, so the endpoint stays cheap
+    psutil.cpu_percent(interval=None)
+    return lambda: _headroom("cpu", psutil.cpu_percent(interval=None), degraded, unhealthy)
+
+
+def register_default_checks(monitor: HealthMonitor, *, engine: Any = None, disk_path: str = "/") -> None:
+    """Disk, memory and CPU headroom (non-critical: they degrade, never fail readiness), and the database."""
+    monitor.register_check("disk", disk_check(disk_path), critical=False)
+    monitor.register_check("memory", memory_check(), critical=False)
+    monitor.register_check("cpu", cpu_check(), critical=False)
+    if engine is not None:
+        monitor.register_check("database", database_check(engine), timeout=2.0, critical=True)

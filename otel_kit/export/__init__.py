@@ -1,0 +1,1 @@
+"""Export: guarded OTLP exporters and secret scrubbing."""

@@ -1,0 +1,143 @@
+"""stdlib logging: bridged to OpenTelemetry logs, with trace-correlated console/JSON output.
+
+The bridge never exports the SDK's, the exporters' or otel-kit's own records, nor anything logged
+from an export thread: exporting them would create more telemetry each time export fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+
+_INTERNAL_PREFIXES = ("opentelemetry", "otel_kit", "grpc", "urllib3.connectionpool")
+_EXPORT_THREAD_PREFIXES = ("OtelBatch", "OtelPeriodicExportingMetricReader", "otel-kit-")
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "trace_id", "span_id", "service_name", "trace_sampled"}
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds ``trace_id``, ``span_id``, ``service_name`` to every record (empty outside a span)."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self.service_name = service_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+            record.trace_sampled = context.trace_flags.sampled
+        else:
+            record.trace_id = record.span_id = ""
+            record.trace_sampled = False
+        record.service_name = self.service_name
+        return True
+
+
+class LoopBreaker(logging.Filter):
+    """Keeps telemetry about telemetry out of the export pipeline."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_INTERNAL_PREFIXES):
+            return False
+        return not threading.current_thread().name.startswith(_EXPORT_THREAD_PREFIXES)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp, level, logger, message, trace ids, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service.name": getattr(record, "service_name", ""),
+            "trace_id": getattr(record, "trace_id", ""),
+            "span_id": getattr(record, "span_id", ""),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+CONSOLE_FORMAT = "%(asctime)s %(levelname)-8s %(name)s [trace_id=%(trace_id)s span_id=%(span_id)s] %(message)s"
+
+
+def make_formatter(kind: str) -> logging.Formatter:
+    return JsonFormatter() if kind == "json" else logging.Formatter(CONSOLE_FORMAT)
+
+
+class LoggingIntegration:
+    """Everything ``setup()`` attaches to the root logger, so ``shutdown()`` can detach it."""
+
+    def __init__(self) -> None:
+        self._handlers: list[logging.Handler] = []
+        self._filtered: list[tuple[logging.Handler, logging.Filter]] = []
+        self._previous_level: int | None = None
+
+    def install(
+        self,
+        *,
+        service_name: str,
+        level: str,
+        level_explicit: bool,
+        log_format: str | None,
+        log_file: str | None,
+        logger_provider: LoggerProvider | None,
+    ) -> None:
+        root = logging.getLogger()
+        correlation = CorrelationFilter(service_name)
+        user_handlers = list(root.handlers)
+        for handler in user_handlers:
+            handler.addFilter(correlation)
+            self._filtered.append((handler, correlation))
+        fmt = log_format if log_format is not None else ("console" if not user_handlers else "none")
+        if fmt != "none":
+            console = logging.StreamHandler()
+            console.setFormatter(make_formatter(fmt))
+            self._add(root, console, correlation)
+        if log_file:
+            rotating = logging.handlers.RotatingFileHandler(log_file, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8")
+            rotating.setFormatter(make_formatter("json" if fmt in ("json", "none") else fmt))
+            self._add(root, rotating, correlation)
+        if logger_provider is not None:
+            bridge = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
+            bridge.addFilter(LoopBreaker())
+            self._add(root, bridge, None)
+        if level_explicit or not user_handlers:
+            self._previous_level = root.level
+            root.setLevel(level.upper())
+
+    def _add(self, root: logging.Logger, handler: logging.Handler, correlation: logging.Filter | None) -> None:
+        if correlation is not None:
+            handler.addFilter(correlation)
+        root.addHandler(handler)
+        self._handlers.append(handler)
+
+    def uninstall(self) -> None:
+        root = logging.getLogger()
+        for handler in self._handlers:
+            root.removeHandler(handler)
+            try:
+                handler.flush()
+                if isinstance(handler, logging.FileHandler):
+                    handler.close()
+            except Exception:  # noqa: BLE001
+                pass
+        for handler, correlation in self._filtered:
+            handler.removeFilter(correlation)
+        if self._previous_level is not None:
+            root.setLevel(self._previous_level)
+        self._handlers.clear()
+        self._filtered.clear()

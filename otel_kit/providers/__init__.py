@@ -1,0 +1,1 @@
+"""Providers: the OpenTelemetry SDK objects built from the resolved settings."""

@@ -1,0 +1,1 @@
+"""Signals: business, security, AI and system instruments, all OpenTelemetry-native."""

@@ -1,0 +1,462 @@
+"""``setup()``: one call that wires traces, metrics, logs, instrumentation, signals and analysis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+from otel_kit.config.settings import Settings, resolve
+from otel_kit.export import otlp
+from otel_kit.export.otlp import ExportStats
+from otel_kit.export.scrubbing import Scrubber
+from otel_kit.instrumentation.logging import LoggingIntegration
+from otel_kit.providers import globals as provider_globals
+from otel_kit.providers.metrics import build_meter_provider
+from otel_kit.providers.resource import build_resource
+from otel_kit.providers.traces import build_tracer_provider
+
+if TYPE_CHECKING:
+    from otel_kit.analysis.health import HealthMonitor
+    from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
+    from otel_kit.signals.ai import AIMonitor
+    from otel_kit.signals.security import SecurityMonitor
+    from otel_kit.signals.system import SystemMetrics
+
+_log = logging.getLogger("otel_kit")
+_lock = threading.RLock()
+_current: Telemetry | None = None
+_warned_twice = False
+
+
+class Telemetry:
+    """What ``setup()`` configured: providers, handles for your own telemetry, flush and shutdown."""
+
+    def __init__(self, settings: Settings, resource: Resource) -> None:
+        self.settings = settings
+        self.resource = resource
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.logger_provider: LoggerProvider | None = None
+        self.stats: dict[str, ExportStats] = {"spans": ExportStats(), "metrics": ExportStats(), "logs": ExportStats()}
+        self.instrumented: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self.health: HealthMonitor | None = None
+        self.slow_queries: SlowQueryAnalyzer | None = None
+        self.security: SecurityMonitor | None = None
+        self.ai: AIMonitor | None = None
+        self.system: SystemMetrics | None = None
+        self.fastapi_operation_spans = False
+        self._logging = LoggingIntegration()
+        self._internal_errors = 0
+        self._closed = False
+        tracer_provider: Any = trace.NoOpTracerProvider()
+        meter_provider: Any = metrics.NoOpMeterProvider()
+        self.tracer: trace.Tracer = tracer_provider.get_tracer("otel_kit")
+        self.db_tracer: trace.Tracer = self.tracer
+        self.meter: metrics.Meter = meter_provider.get_meter("otel_kit")
+        self.logger = logging.getLogger(settings.service_name)
+
+    # --- public API ------------------------------------------------------------------------
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export everything buffered; returns False if it did not finish within ``timeout`` seconds."""
+        budget = self.settings.shutdown_timeout if timeout is None else timeout
+        return _bounded(lambda: self._flush_all(budget), budget, "otel-kit-flush")
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop everything within ``timeout`` seconds (default ``shutdown_timeout``)."""
+        global _current
+        with _lock:
+            if self._closed:
+                return True
+            self._closed = True
+            if _current is self:
+                _current = None
+        budget = self.settings.shutdown_timeout if timeout is None else timeout
+        self._detach()
+        finished = _bounded(lambda: self._shutdown_all(budget), budget, "otel-kit-shutdown")
+        provider_globals.release(self.tracer_provider, self.meter_provider, self.logger_provider)
+        return finished
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def dropped(self) -> dict[str, int]:
+        """Telemetry lost so far (export failures and full queues), per signal."""
+        return {name: stats.dropped for name, stats in self.stats.items()}
+
+    def describe(self) -> str:
+        """A readable summary of what was configured and what was exported or dropped."""
+        s = self.settings
+        lines = [f"otel-kit telemetry for service {s.service_name!r}" + (" (disabled by OTEL_SDK_DISABLED)" if s.disabled else "")]
+        rows: list[tuple[str, str]] = [
+            ("resource", ", ".join(f"{k}={v}" for k, v in sorted(self.resource.attributes.items()) if k.startswith(("service.", "deployment.")))),
+        ]
+        for signal, enabled, stats in (("traces", s.traces, "spans"), ("metrics", s.metrics, "metrics"), ("logs", s.logs, "logs")):
+            if not enabled or s.disabled:
+                rows.append((signal, "off"))
+                continue
+            exporter = s.signal_exporter(signal.upper())
+            target = f"{exporter} {s.signal_protocol(signal.upper())} -> {s.signal_endpoint(signal.upper())}" if exporter == "otlp" else exporter
+            counts = self.stats[stats].as_dict()
+            rows.append((signal, f"{target} | exported {counts['exported']}, dropped {counts['dropped']}"))
+        rows += [
+            ("sampling", f"parent-based, ratio {s.sample_ratio:g}"),
+            ("instrumented", ", ".join(self.instrumented) or "nothing"),
+            ("not instrumented", ", ".join(f"{k} ({v})" for k, v in self.skipped.items()) or "-"),
+            ("fastapi telemetry", s.fastapi_telemetry),
+            ("analysis", ", ".join(n for n, on in (("health", self.health), ("slow queries", self.slow_queries)) if on) or "off"),
+            ("signals", ", ".join(n for n, on in (("security", self.security), ("ai", self.ai), ("system", self.system)) if on) or "off"),
+            ("logging", f"level {s.log_level}, format {s.log_format or 'auto'}" + (f", file {s.log_file}" if s.log_file else "")),
+            ("shutdown timeout", f"{s.shutdown_timeout:g} s"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return f"<Telemetry service={self.settings.service_name!r} closed={self._closed}>"
+
+    # --- internals -------------------------------------------------------------------------
+
+    def internal_error(self, where: str) -> None:
+        """Record an exception swallowed to protect the application."""
+        self._internal_errors += 1
+        if self._internal_errors <= 3:
+            _log.debug("otel-kit: internal error in %s", where, exc_info=True)
+
+    def _flush_all(self, budget: float) -> None:
+        millis = int(budget * 1000)
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            if provider is not None:
+                provider.force_flush(millis)
+
+    def _shutdown_all(self, budget: float) -> None:
+        deadline = time.monotonic() + budget
+        if self.system is not None:
+            self.system.close()
+        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+            if provider is None:
+                continue
+            remaining = max(deadline - time.monotonic(), 0.05)
+            try:
+                if isinstance(provider, MeterProvider):
+                    provider.shutdown(timeout_millis=remaining * 1000)
+                else:
+                    provider.shutdown()
+            except Exception:  # noqa: BLE001
+                _log.debug("otel-kit: provider shutdown failed", exc_info=True)
+
+    def _detach(self) -> None:
+        """Undo what was attached to shared objects (root logger, library patches)."""
+        self._logging.uninstall()
+        from otel_kit.instrumentation import fastapi as fastapi_integration
+        from otel_kit.instrumentation import httpclients
+        from otel_kit.instrumentation import sqlalchemy as sqlalchemy_integration
+
+        for undo in (fastapi_integration.uninstall, sqlalchemy_integration.uninstall, httpclients.uninstall_all):
+            try:
+                undo()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _bounded(work: Callable[[], None], timeout: float, name: str) -> bool:
+    """Run ``work`` in a daemon thread and wait at most ``timeout``: a dead collector cannot hang us."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _log.warning("otel-kit: %s did not finish within %.1f s; unsent telemetry is dropped", name, timeout)
+        return False
+    return not errors
+
+
+def current() -> Telemetry | None:
+    """The active ``Telemetry``, or None before ``setup()`` / after ``shutdown()``."""
+    return _current
+
+
+def setup(
+    service_name: str | None = None,
+    *,
+    service_version: str | None = None,
+    environment: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    insecure: bool | None = None,
+    sample_ratio: float | None = None,
+    traces: bool | None = None,
+    metrics: bool | None = None,
+    logs: bool | None = None,
+    console: bool | None = None,
+    metric_interval: float | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    instrument: Iterable[str] | Mapping[str, bool] | str | None = None,
+    log_level: str | None = None,
+    log_format: str | None = None,
+    log_file: str | None = None,
+    shutdown_timeout: float | None = None,
+    export_timeout: float | None = None,
+    exporter: str | None = None,
+    fastapi_telemetry: str | None = None,
+    fastapi_operation_spans: bool = False,
+    excluded_urls: Iterable[str] | str | None = None,
+    system_metrics: bool | None = None,
+    security: bool | None = None,
+    security_enforce: bool | None = None,
+    audit_key: str | None = None,
+    health: bool | None = None,
+    slow_queries: bool | None = None,
+    slow_query_ms: float | None = None,
+    n_plus_one_threshold: int | None = None,
+    capture_query_text: bool | None = None,
+    ai_capture_content: bool | None = None,
+    scrub: bool | None = None,
+    additional_span_processors: Sequence[SpanProcessor] = (),
+    additional_metric_readers: Sequence[MetricReader] = (),
+    additional_log_processors: Sequence[LogRecordProcessor] = (),
+) -> Telemetry:
+    """Configure OpenTelemetry traces, metrics and logs for this service in one call.
+
+    Every setting resolves as argument > ``OTEL_KIT_*`` variable > standard ``OTEL_*`` variable >
+    default (see ``otel_kit.config.environment``). An invalid argument raises
+    :class:`otel_kit.ConfigError`; an invalid environment variable warns and falls back.
+    Calling ``setup()`` again returns the same :class:`Telemetry` (with one warning).
+    """
+    global _current, _warned_twice
+    arguments = {k: v for k, v in locals().items() if k in _SETTING_ARGUMENTS}
+    settings = resolve(arguments)
+    with _lock:
+        if _current is not None and not _current.closed:
+            if not _warned_twice:
+                _warned_twice = True
+                warnings.warn(
+                    "otel_kit.setup() was called again; returning the existing configuration "
+                    "(call otel_kit.shutdown() first to reconfigure)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return _current
+        telemetry = _build(
+            settings,
+            fastapi_operation_spans=fastapi_operation_spans,
+            span_processors=additional_span_processors,
+            metric_readers=additional_metric_readers,
+            log_processors=additional_log_processors,
+        )
+        _current = telemetry
+        _warned_twice = False
+    _instrument(telemetry)
+    return telemetry
+
+
+_SETTING_ARGUMENTS = frozenset(
+    {
+        "service_name", "service_version", "environment", "endpoint", "protocol", "headers", "insecure",
+        "sample_ratio", "traces", "metrics", "logs", "console", "metric_interval", "resource_attributes",
+        "instrument", "log_level", "log_format", "log_file", "shutdown_timeout", "export_timeout", "exporter",
+        "fastapi_telemetry", "excluded_urls", "system_metrics", "security", "security_enforce", "audit_key",
+        "health", "slow_queries", "slow_query_ms", "n_plus_one_threshold", "capture_query_text",
+        "ai_capture_content", "scrub",
+    }
+)
+
+
+def _build(
+    settings: Settings,
+    *,
+    fastapi_operation_spans: bool,
+    span_processors: Sequence[SpanProcessor],
+    metric_readers: Sequence[MetricReader],
+    log_processors: Sequence[LogRecordProcessor],
+) -> Telemetry:
+    resource = build_resource(settings)
+    telemetry = Telemetry(settings, resource)
+    telemetry.fastapi_operation_spans = fastapi_operation_spans
+    if settings.disabled:
+        return telemetry
+    otlp.quiet_noisy_loggers()
+    scrubber = Scrubber(sanitize_sql_text=not settings.capture_query_text) if settings.scrub else None
+
+    if settings.metrics:
+        metric_exporter = otlp.metric_exporter(settings, telemetry.stats["metrics"]) if settings.signal_exporter("METRICS") == "otlp" else None
+        telemetry.meter_provider = build_meter_provider(settings, resource, exporter=metric_exporter, readers=metric_readers)
+        telemetry.meter = telemetry.meter_provider.get_meter("otel_kit")
+
+    if settings.logs:
+        telemetry.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        for processor in log_processors:
+            telemetry.logger_provider.add_log_record_processor(processor)
+        if settings.signal_exporter("LOGS") == "otlp":
+            telemetry.logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(
+                    otlp.log_exporter(settings, telemetry.stats["logs"], scrubber),
+                    schedule_delay_millis=settings.blrp_schedule_delay * 1000,
+                    max_queue_size=settings.blrp_max_queue_size,
+                    max_export_batch_size=min(settings.blrp_max_export_batch_size, settings.blrp_max_queue_size),
+                )
+            )
+        elif settings.signal_exporter("LOGS") == "console":
+            telemetry.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter()))
+
+    processors: list[SpanProcessor] = []
+    if settings.traces:
+        processors.extend(_analysis_processors(telemetry))
+        processors.extend(span_processors)
+        span_exporter = otlp.span_exporter(settings, telemetry.stats["spans"], scrubber) if settings.signal_exporter("TRACES") == "otlp" else None
+        telemetry.tracer_provider = build_tracer_provider(
+            settings,
+            resource,
+            exporter=span_exporter,
+            stats=telemetry.stats["spans"],
+            processors=processors,
+            meter_provider=telemetry.meter_provider,
+        )
+        telemetry.tracer = telemetry.tracer_provider.get_tracer("otel_kit")
+        telemetry.db_tracer = telemetry.tracer_provider.get_tracer("otel_kit.sqlalchemy")
+    provider_globals.install(telemetry.tracer_provider, telemetry.meter_provider, telemetry.logger_provider)
+    return telemetry
+
+
+def _analysis_processors(telemetry: Telemetry) -> list[SpanProcessor]:
+    settings = telemetry.settings
+    processors: list[SpanProcessor] = []
+    if settings.health:
+        from otel_kit.analysis.health import HealthMonitor
+
+        telemetry.health = HealthMonitor()
+        processors.append(telemetry.health.processor)
+    if settings.slow_queries:
+        from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
+
+        telemetry.slow_queries = SlowQueryAnalyzer(
+            slow_ms=settings.slow_query_ms, n_plus_one_threshold=settings.n_plus_one_threshold
+        )
+        processors.append(telemetry.slow_queries.processor)
+    return processors
+
+
+def _instrument(telemetry: Telemetry) -> None:
+    """Attach integrations and signal families; each failure is reported, never raised."""
+    settings = telemetry.settings
+    if settings.disabled:
+        return
+    # Stable HTTP semantic conventions (http.request.method, http.response.status_code, url.*,
+    # http.server.request.duration in seconds) unless the user chose otherwise.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    telemetry._logging.install(
+        service_name=settings.service_name,
+        level=settings.log_level,
+        level_explicit=settings.sources.get("log_level") != "default",
+        log_format=settings.log_format,
+        log_file=settings.log_file,
+        logger_provider=telemetry.logger_provider if "logging" in settings.instrument else None,
+    )
+    if "logging" in settings.instrument:
+        telemetry.instrumented.append("logging")
+    steps: list[tuple[str, Callable[[], bool]]] = []
+    if settings.traces:
+        steps += [
+            ("fastapi", lambda: _install_fastapi()),
+            ("sqlalchemy", lambda: _install_sqlalchemy()),
+            ("httpx", lambda: _install_client("httpx", telemetry)),
+            ("requests", lambda: _install_client("requests", telemetry)),
+        ]
+    for name, step in steps:
+        if name not in settings.instrument:
+            telemetry.skipped[name] = "disabled"
+            continue
+        try:
+            if step():
+                telemetry.instrumented.append(name)
+            else:
+                telemetry.skipped[name] = "not installed"
+        except ImportError:
+            telemetry.skipped[name] = f"pip install 'otel-kit[{name}]'"
+        except Exception as exc:  # noqa: BLE001 - a broken integration must not stop the app
+            telemetry.skipped[name] = f"failed: {exc}"
+            _log.warning("otel-kit: could not instrument %s: %s", name, exc)
+    _attach_signals(telemetry)
+
+
+def _install_fastapi() -> bool:
+    from otel_kit.instrumentation import _support
+
+    if not _support.available("fastapi"):
+        return False
+    from otel_kit.instrumentation import fastapi as integration
+
+    integration.install()
+    return True
+
+
+def _install_sqlalchemy() -> bool:
+    from otel_kit.instrumentation import _support
+
+    if not _support.available("sqlalchemy"):
+        return False
+    from otel_kit.instrumentation import sqlalchemy as integration
+
+    integration.install()
+    return True
+
+
+def _install_client(name: str, telemetry: Telemetry) -> bool:
+    from otel_kit.instrumentation import httpclients
+
+    return httpclients.install(name, telemetry.tracer_provider, telemetry.meter_provider)
+
+
+def _attach_signals(telemetry: Telemetry) -> None:
+    settings = telemetry.settings
+    try:
+        from otel_kit.signals.ai import AIMonitor
+
+        telemetry.ai = AIMonitor(telemetry, capture_content=settings.ai_capture_content)
+        if settings.security:
+            from otel_kit.signals.security import SecurityMonitor
+
+            telemetry.security = SecurityMonitor(telemetry, enforce=settings.security_enforce, audit_key=settings.audit_key)
+        if settings.system_metrics and settings.metrics and telemetry.meter_provider is not None:
+            from otel_kit.signals.system import SystemMetrics
+
+            telemetry.system = SystemMetrics(telemetry.meter_provider)
+        if telemetry.health is not None and settings.metrics:
+            telemetry.health.export_metrics(telemetry.meter)
+        if telemetry.slow_queries is not None:
+            telemetry.slow_queries.bind(telemetry)
+    except Exception as exc:  # noqa: BLE001
+        _log.warning("otel-kit: could not enable a signal family: %s", exc)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Shut down the active configuration, if any (module-level twin of ``Telemetry.shutdown``)."""
+    telemetry = _current
+    return telemetry.shutdown(timeout) if telemetry is not None else True
