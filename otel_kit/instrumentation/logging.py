@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 
 _INTERNAL_PREFIXES = ("opentelemetry", "otel_kit", "grpc", "urllib3.connectionpool")
+_INTERNAL_CHILDREN = tuple(p + "." for p in _INTERNAL_PREFIXES)
 _EXPORT_THREAD_PREFIXES = ("OtelBatch", "OtelPeriodicExportingMetricReader", "otel-kit-")
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "trace_id", "span_id", "service_name", "trace_sampled"}
 
@@ -45,7 +46,8 @@ class LoopBreaker(logging.Filter):
     """Keeps telemetry about telemetry out of the export pipeline."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(_INTERNAL_PREFIXES):
+        name = record.name
+        if name in _INTERNAL_PREFIXES or name.startswith(_INTERNAL_CHILDREN):
             return False
         return not threading.current_thread().name.startswith(_EXPORT_THREAD_PREFIXES)
 

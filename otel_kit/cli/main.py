@@ -1,0 +1,67 @@
+"""The ``otel-kit`` command: ``stack``, ``doctor`` and ``slow-queries``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from otel_kit.cli.stack import DEFAULT_PORTS, Stack, home, main_stack
+
+
+def _stack_from(args: argparse.Namespace) -> Stack:
+    ports = dict(DEFAULT_PORTS)
+    for item in args.port or []:
+        key, _, value = item.partition("=")
+        if key not in ports or not value.isdigit() or not 0 < int(value) < 65536:
+            raise SystemExit(f"otel-kit: invalid --port {item!r}: expected NAME=PORT with NAME one of {', '.join(ports)}")
+        ports[key] = int(value)
+    return Stack(name=args.name, ports=ports, root=home())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-kit", description="otel-kit: local OpenTelemetry stack and span analysis")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="build, start, check and stop Collector, Jaeger, Prometheus and Loki")
+    stack.add_argument("action", choices=["install", "up", "status", "down"])
+    stack.add_argument("--name", default="default", help="stack name: its own run directory (default: default)")
+    stack.add_argument("--port", action="append", metavar="NAME=PORT", help="override a port, e.g. otlp_grpc=24317 (repeatable)")
+    stack.add_argument("--fresh", action="store_true", help="with up: discard the stack's previous data")
+
+    doctor = commands.add_parser("doctor", help="send a probe span, metric and log and check each arrived")
+    doctor.add_argument("--endpoint", default="http://127.0.0.1:4317")
+    doctor.add_argument("--jaeger", default="http://127.0.0.1:16686")
+    doctor.add_argument("--prometheus", default="http://127.0.0.1:9090")
+    doctor.add_argument("--loki", default="http://127.0.0.1:3100")
+    doctor.add_argument("--timeout", type=float, default=60.0)
+
+    slow = commands.add_parser("slow-queries", help="slow-query and N+1 report from traces in Jaeger")
+    slow.add_argument("--jaeger", default="http://127.0.0.1:16686")
+    slow.add_argument("--service", required=True)
+    slow.add_argument("--lookback", default="1h")
+    slow.add_argument("--limit", type=int, default=1000, help="traces to read")
+    slow.add_argument("--top", type=int, default=10)
+    slow.add_argument("--slow-ms", type=float, default=500.0)
+    slow.add_argument("--n-plus-one", type=int, default=10)
+    slow.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "stack":
+        return main_stack(args.action, _stack_from(args), fresh=args.fresh)
+    if args.command == "doctor":
+        from otel_kit.cli import doctor
+
+        return doctor.run(endpoint=args.endpoint, jaeger=args.jaeger, prometheus=args.prometheus, loki=args.loki, timeout=args.timeout)
+    from otel_kit.cli import slow_queries
+
+    return slow_queries.run(
+        jaeger=args.jaeger, service=args.service, lookback=args.lookback, limit=args.limit, top=args.top,
+        slow_ms=args.slow_ms, n_plus_one=args.n_plus_one, as_json=args.json,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
