@@ -16,7 +16,7 @@ REDACTED = "[REDACTED]"
 
 # Key names that mean "the value is a secret". "auth" must not match "author"/"authority".
 _SENSITIVE_KEY = re.compile(
-    r"passw(or)?d|\bpwd\b|mysql_pwd|secret|token|api[-_.]?key|apikey|auth(?!or)|credential|"
+    r"passw(or)?d|\bpwd\b|mysql_pwd|secret|token|api[-_.]?key|apikey|auth(?!ors?\b|ority)|credential|"
     r"private[-_.]?key|session|cookie|csrf|xsrf|jwt|\bssn\b|social[-_.]?security|credit[-_.]?card|"
     r"card[-_.]?number|\bcvv\b|\bcvc\b",
     re.IGNORECASE,
@@ -40,7 +40,7 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _API_KEY = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[bpas]-[A-Za-z0-9-]{10,})")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _ASSIGNMENT = re.compile(
-    r"(?P<key>[A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|apikey|auth(?!or)[A-Za-z_]*|session|cookie|jwt)[A-Za-z0-9_.-]*)"
+    r"(?P<key>[A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|apikey|auth(?!ors?\b|ority)[A-Za-z_]*|session|cookie|jwt)[A-Za-z0-9_.-]*)"
     r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)",
     re.IGNORECASE,
 )

@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 
 _INTERNAL_PREFIXES = ("opentelemetry", "otel_kit", "grpc", "urllib3.connectionpool")
 _INTERNAL_CHILDREN = tuple(p + "." for p in _INTERNAL_PREFIXES)
@@ -50,6 +51,24 @@ class LoopBreaker(logging.Filter):
         if name in _INTERNAL_PREFIXES or name.startswith(_INTERNAL_CHILDREN):
             return False
         return not threading.current_thread().name.startswith(_EXPORT_THREAD_PREFIXES)
+
+
+_CORRELATION_KEYS = ("trace_id", "span_id", "service_name", "trace_sampled")
+
+
+class BridgeHandler(LoggingHandler):
+    """The OpenTelemetry logging handler, minus the correlation fields other handlers add.
+
+    Records are shared between handlers, so a console handler's correlation filter may already
+    have set ``trace_id`` etc.; the log record carries those natively, so they are not repeated
+    as attributes.
+    """
+
+    def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
+        attributes, event_name = super()._get_attributes(record)
+        for key in _CORRELATION_KEYS:
+            attributes.pop(key, None)
+        return attributes, event_name
 
 
 class JsonFormatter(logging.Formatter):
@@ -114,7 +133,7 @@ class LoggingIntegration:
             rotating.setFormatter(make_formatter("json" if fmt in ("json", "none") else fmt))
             self._add(root, rotating, correlation)
         if logger_provider is not None:
-            bridge = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
+            bridge = BridgeHandler(level=logging.NOTSET, logger_provider=logger_provider)
             bridge.addFilter(LoopBreaker())
             self._add(root, bridge, None)
         if level_explicit or not user_handlers:

@@ -14,15 +14,28 @@ from otel_kit.config.settings import Settings
 
 # One id per process, regenerated in a forked child so that each worker is its own instance.
 _instance_id = str(uuid.uuid4())
+_built: list[Resource] = []
 
 
-def _reset_instance_id() -> None:
+def _after_fork_in_child() -> None:
+    """Give a forked worker its own identity in every resource built before the fork.
+
+    Providers, tracers and meters all hold the same Resource object, so updating it in place is
+    the one change they all see. Without it, preforked workers (gunicorn --preload) would share
+    one service.instance.id and their metric series would overwrite each other.
+    """
     global _instance_id
     _instance_id = str(uuid.uuid4())
+    for resource in _built:
+        attributes = dict(resource.attributes)
+        attributes["service.instance.id"] = _instance_id
+        attributes["process.pid"] = os.getpid()
+        refreshed = Resource(attributes, resource.schema_url)
+        resource._attributes = refreshed._attributes
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_instance_id)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def instance_id() -> str:
@@ -58,5 +71,6 @@ def build_resource(settings: Settings) -> Resource:
     if settings.environment:
         explicit["deployment.environment.name"] = settings.environment
     explicit.update(settings.resource_attributes)
-    base = Resource.create(attributes)
-    return base.merge(Resource(explicit))
+    resource = Resource.create(attributes).merge(Resource(explicit))
+    _built[:] = [resource]
+    return resource

@@ -1,0 +1,66 @@
+# otel-kit: `make demo` runs the example service against the local stack; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+COMPAT_VENV := .venv-compat
+BIN := $(VENV)/bin
+# FastAPI without native telemetry and SQLAlchemy 2.0: the other side of the compatibility matrix.
+COMPAT_PINS := "fastapi==0.141.1" "sqlalchemy==2.0.58"
+
+.PHONY: all install compat lint test test-unit test-e2e test-compat stack-install stack-up stack-down demo bench clean
+
+all: test
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+$(COMPAT_VENV)/bin/.installed: pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q -e ".[dev]" $(COMPAT_PINS)
+	touch $@
+
+compat: $(COMPAT_VENV)/bin/.installed
+
+lint: install
+	$(BIN)/ruff check otel_kit tests examples benchmarks
+	$(BIN)/mypy otel_kit
+
+stack-install: install
+	$(BIN)/otel-kit stack install
+
+stack-up: stack-install
+	$(BIN)/otel-kit stack up
+
+stack-down:
+	-$(BIN)/otel-kit stack down
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not e2e"
+
+test-e2e: stack-install
+	$(BIN)/python -m pytest -m e2e
+
+test-compat: compat
+	$(COMPAT_VENV)/bin/python -m pytest -m compat -p no:randomly
+
+# The full suite: lint, unit + end-to-end tests (the e2e session starts and stops its own stack
+# on its own ports), then the compatibility run on FastAPI 0.141 / SQLAlchemy 2.0.
+test: lint stack-install compat
+	$(BIN)/python -m pytest
+	$(COMPAT_VENV)/bin/python -m pytest -m compat
+
+demo: stack-up
+	$(BIN)/python examples/demo.py
+
+bench: install
+	$(BIN)/python benchmarks/bench_overhead.py
+	$(BIN)/python benchmarks/bench_processors.py
+	$(BIN)/python benchmarks/bench_security.py
+
+clean:
+	rm -rf $(VENV) $(COMPAT_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
