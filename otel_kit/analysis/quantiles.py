@@ -76,7 +76,7 @@ class QuantileSketch:
             raise ValueError(f"q must be in [0, 1], got {q!r}")
         if self._count == 0:
             return 0.0
-        rank = q * (self._count - 1)
+        rank = math.floor(q * (self._count - 1) + 0.5)  # nearest rank, halves rounded up
         seen = self._zero
         if rank < seen:
             return 0.0

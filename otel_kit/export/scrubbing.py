@@ -41,7 +41,7 @@ _API_KEY = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AKIA[
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _ASSIGNMENT = re.compile(
     r"(?P<key>[A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|apikey|auth(?!ors?\b|ority)[A-Za-z_]*|session|cookie|jwt)[A-Za-z0-9_.-]*)"
-    r"(?P<sep>\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)",
+    r"(?P<sep>[\"']?\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)",
     re.IGNORECASE,
 )
 
