@@ -205,7 +205,7 @@ class HealthMonitor:
 
     def __init__(self, policy: HealthPolicy | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.policy = policy or HealthPolicy()
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         self._targets: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
         self._checks: dict[str, _Check] = {}
@@ -216,7 +216,7 @@ class HealthMonitor:
 
     def record(self, kind: str, name: str, seconds: float, error: bool) -> None:
         key = (kind, name)
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             window = self._targets.get(key)
             if window is None:
@@ -232,7 +232,7 @@ class HealthMonitor:
     def targets(self, window: str | None = None) -> list[TargetHealth]:
         label = window or self.policy.window
         seconds = WINDOWS[label]
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             items = list(self._targets.items())
         return [self._evaluate(kind, name, *w.read(now, seconds), label) for (kind, name), w in items]

@@ -4,13 +4,13 @@
 ``/health/ready`` runs the checks and reads span health: 503 when unhealthy.
 ``/health/detailed`` returns everything; protected by a token when one is configured.
 The default ``excluded_urls`` keep all three out of traces.
+No postponed annotations here: FastAPI must see the real ``Request`` class, imported lazily.
 """
 
-from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from typing import Any, Optional
 
 from otel_kit.analysis.health import HealthMonitor
 from otel_kit.instrumentation._support import require
@@ -18,7 +18,7 @@ from otel_kit.instrumentation._support import require
 HEALTH_TOKEN_VARIABLE = "OTEL_KIT_HEALTH_TOKEN"
 
 
-def health_router(monitor: HealthMonitor | None = None, *, prefix: str = "/health", token: str | None = None) -> Any:
+def health_router(monitor: Optional[HealthMonitor] = None, *, prefix: str = "/health", token: Optional[str] = None) -> Any:  # noqa: UP045
     """An ``APIRouter`` to ``app.include_router(...)``. Uses the monitor ``setup()`` installed by default."""
     fastapi = require("fastapi", "fastapi")
     from fastapi.responses import JSONResponse
@@ -26,7 +26,7 @@ def health_router(monitor: HealthMonitor | None = None, *, prefix: str = "/healt
     secret = token if token is not None else os.environ.get(HEALTH_TOKEN_VARIABLE)
     router = fastapi.APIRouter()
 
-    def resolve_monitor() -> HealthMonitor | None:
+    def resolve_monitor() -> Optional[HealthMonitor]:  # noqa: UP045
         if monitor is not None:
             return monitor
         from otel_kit import telemetry

@@ -1,14 +1,16 @@
-"""Opt-in FastAPI endpoint for the slow-query report (it reveals query shapes: protect it)."""
+"""Opt-in FastAPI endpoint for the slow-query report (it reveals query shapes: protect it).
 
-from __future__ import annotations
+No postponed annotations here: FastAPI must see the real `Request` class, imported lazily.
+"""
+
 
 import hmac
-from typing import Any
+from typing import Any, Optional
 
 from otel_kit.instrumentation._support import require
 
 
-def slow_query_router(path: str = "/debug/slow-queries", token: str | None = None) -> Any:
+def slow_query_router(path: str = "/debug/slow-queries", token: Optional[str] = None) -> Any:  # noqa: UP045
     fastapi = require("fastapi", "fastapi")
     from fastapi.responses import JSONResponse
 

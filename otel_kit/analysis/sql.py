@@ -21,8 +21,8 @@ _TOKENS = re.compile(
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)",
     re.DOTALL,
 )
-_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
-_ROWS = re.compile(r"(?:\(\?\.\.\.\)|\(\?\))(?:\s*,\s*(?:\(\?\.\.\.\)|\(\?\)))+")
+_LIST = re.compile(r"\bin \(\s?\?(?:\s?,\s?\?)*\s?\)")
+_ROWS = re.compile(r"\bvalues ?\(\s?\?(?:\s?,\s?\?)*\s?\)(?:\s?,\s?\(\s?\?(?:\s?,\s?\?)*\s?\))*")
 _SPACE = re.compile(r"\s+")
 _LITERAL_WORDS = frozenset({"true", "false", "null"})
 
@@ -44,8 +44,8 @@ def sanitize_sql(statement: str) -> str:
 def fingerprint(statement: str) -> str:
     """Normalise a statement so that the same query with other values maps to one string.
 
-    Literals and bind parameters become ``?``, ``IN (?, ?, ?)`` becomes ``in (?...)``, multi-row
-    ``VALUES`` collapse, comments go, whitespace collapses and keywords are lower-cased.
+    Literals and bind parameters become ``?``, ``IN (?, ?, ?)`` becomes ``in (?...)``, any
+    ``VALUES`` row list becomes ``values (?...)``, comments go, whitespace collapses and keywords are lower-cased.
     """
 
     def token(match: re.Match[str]) -> str:
@@ -61,8 +61,8 @@ def fingerprint(statement: str) -> str:
 
     text = _TOKENS.sub(token, statement)
     text = _SPACE.sub(" ", text).strip().rstrip(";").strip()
-    text = _LIST.sub("(?...)", text)
-    text = _ROWS.sub("(?...)...", text)
+    text = _LIST.sub("in (?...)", text)
+    text = _ROWS.sub("values (?...)", text)
     return text
 
 
