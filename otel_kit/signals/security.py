@@ -37,38 +37,53 @@ MAX_KEYS = 10_000
 
 # --- detection -------------------------------------------------------------------------------------
 
-# Cheap gate: text without any of these characters/sequences cannot match any pattern below.
-_SUSPICIOUS = re.compile(r"['\"<>;|`$\\(){}]|\.\.|--|/\*|%00|\x00|\b(?:union|sleep|etc/|exec|select|drop|waitfor|script|javascript|onerror|passwd|cmd)\b", re.IGNORECASE)
+# Cheap gate: text without any of these characters/words cannot match any pattern below, so
+# most benign values cost one scan.
+_SUSPICIOUS = re.compile(
+    r"['\"<>;|`$\\(){}\ufffd\n]|\.\.|--|/\*|&|%00|\x00|%c0|"
+    r"\b(?:or|and|xor|union|sleep|benchmark|etc|proc|exec|select|drop|shutdown|waitfor|having|order|script|javascript|vbscript|data|on[a-z]{2,20}|passwd|cmd|powershell|whoami|ping|nslookup|boot|win)\b",
+    re.IGNORECASE,
+)
+
+_SQL_OPERAND = r"(?:['\"][^'\"]{0,30}['\"]|[\w@.]{1,30}(?:\s{0,5}\([^)]{0,60}\))?)"
+_SQL_COMPARE = r"(?:=|<>|!=|<=?|>=?|\blike\b|\bis\b|\bin\b|\bbetween\b|\bregexp\b)"
+_SHELL_COMMANDS = r"(?:cat|ls|id|whoami|uname|rm|wget|curl|nc|ncat|netcat|bash|sh|zsh|python\d?|perl|ruby|php|chmod|chown|ping|nslookup|echo|powershell|cmd(?:\.exe)?|ifconfig|env)"
 
 _PATTERNS: dict[str, list[tuple[str, str, re.Pattern[str]]]] = {
     "sql_injection": [
-        ("tautology", "high", re.compile(r"['\"`)]\s{0,10}(?:or|and|\|\||&&)\s{1,10}(?:['\"]?[\w@]{1,30}['\"]?\s{0,5}(?:=|like|<>|!=|>|<)\s{0,5}['\"]?[\w@]{0,30}|true|false|not\b|\d{1,10}\b)", re.I)),
-        ("numeric_tautology", "high", re.compile(r"\b(?:or|and)\s{1,10}(\d{1,10})\s{0,5}=\s{0,5}\1\b", re.I)),
-        ("union_select", "critical", re.compile(r"\bunion(?:\s{1,10}|/\*.{0,40}?\*/)(?:all\s{1,10}|distinct\s{1,10})?select\b", re.I)),
-        ("stacked_query", "critical", re.compile(r";\s{0,10}(?:drop|delete|insert|update|alter|create|truncate|exec(?:ute)?|shutdown|declare)\s{1,10}(?:table|from|into|database|user|@|\w{1,40}\s{0,5}(?:set|\(|values|where))", re.I)),
+        ("tautology", "high", re.compile(
+            r"['\"`)]\s{0,10}(?:(?:or|and|xor)\s{1,10}|(?:\|\||&&)\s{0,10})\(?\s{0,5}" + _SQL_OPERAND + r"\s{0,5}" + _SQL_COMPARE, re.I)),
+        ("boolean_suffix", "high", re.compile(r"['\"`)]\s{0,10}(?:or|and)\s{1,10}(?:true|false|not\s|sleep\s{0,5}\(|\d{1,10}\s{0,5}(?:--|#|$))", re.I)),
+        ("numeric_tautology", "high", re.compile(r"\b(?:or|and)\s{1,10}\(?\s{0,5}(\d{1,10})\s{0,5}=\s{0,5}\1\b", re.I)),
+        ("union_select", "critical", re.compile(r"\bunion(?:\s{1,10}|/\*.{0,40}?\*/)(?:all\s{1,10}|distinct\s{1,10})?(?:/\*.{0,40}?\*/)?select\b", re.I)),
+        ("stacked_query", "critical", re.compile(
+            r";\s{0,10}(?:(?:drop|delete|insert|update|alter|create|truncate|exec(?:ute)?|declare|select)\s{1,10}(?:table|from|into|database|user|@|\*|pg_sleep|\w{1,40}\s{0,5}(?:set|\(|values|where|from))|shutdown\b)", re.I)),
         ("time_based", "critical", re.compile(r"\b(?:sleep|pg_sleep|benchmark)\s{0,5}\(\s{0,5}\d|\bwaitfor\s{1,10}delay\s{1,10}['\"]", re.I)),
+        ("error_based", "high", re.compile(r"\b(?:extractvalue|updatexml|geometrycollection|multipoint)\s{0,5}\(|\bexp\s{0,5}\(\s{0,5}~", re.I)),
+        ("structure_probe", "high", re.compile(r"['\"`)]\s{0,10}(?:order\s{1,10}by\s{1,10}\d|group\s{1,10}by\b|having\s{1,10}\d)|\border\s{1,10}by\s{1,10}\d{1,3}\s{0,5}(?:--|#)", re.I)),
         ("comment_terminator", "medium", re.compile(r"['\"]\s{0,10}(?:\)\s{0,5})?(?:--|#|/\*|;\s{0,5}--)", re.I)),
-        ("schema_probe", "high", re.compile(r"\b(?:information_schema|pg_catalog|sysobjects|syscolumns|sqlite_master|mysql\.user)\b|\bxp_cmdshell\b|\b(?:load_file|into\s{1,5}(?:out|dump)file)\b", re.I)),
-        ("select_from", "high", re.compile(r"\bselect\s{1,10}(?:\*|@@\w{1,30}|(?:concat|char|group_concat|version|user|database|count|substring|ascii)\s{0,5}\(|[\w.]{1,40}\s{0,5},\s{0,5}[\w.]{1,40}\s{1,10}from)", re.I)),
+        ("schema_probe", "high", re.compile(r"\b(?:information_schema|pg_catalog|sysobjects|syscolumns|sqlite_master|mysql\.user|pg_user)\b|\bxp_cmdshell\b|\b(?:load_file\s{0,5}\(|into\s{1,5}(?:out|dump)file\b)|@@version\b", re.I)),
+        ("select_from", "high", re.compile(r"\bselect\s{1,10}(?:\*\s{0,10}from\b|@@\w{1,30}|(?:concat|group_concat|version|user|database|substring|ascii|char)\s{0,5}\(|[\w.]{1,40}\s{0,5},\s{0,5}[\w.]{1,40}\s{1,10}from\s{1,10}\w)", re.I)),
     ],
     "xss": [
         ("script_tag", "high", re.compile(r"<\s{0,5}/?\s{0,5}script\b", re.I)),
-        ("event_handler", "high", re.compile(r"<[^>]{0,300}?\bon[a-z]{2,20}\s{0,5}=", re.I)),
-        ("js_uri", "high", re.compile(r"(?:java|vb)script\s{0,5}:|data\s{0,5}:\s{0,5}text/html", re.I)),
-        ("dangerous_tag", "medium", re.compile(r"<\s{0,5}(?:iframe|object|embed|svg|math|base|meta|link|form)\b", re.I)),
-        ("dom_sink", "medium", re.compile(r"\b(?:document\.(?:cookie|domain|write)|window\.location|alert\s{0,5}\(|prompt\s{0,5}\(|eval\s{0,5}\(|fromcharcode)", re.I)),
-        ("css_expression", "medium", re.compile(r"expression\s{0,5}\(|url\s{0,5}\(\s{0,5}['\"]?\s{0,5}javascript", re.I)),
+        ("event_handler", "high", re.compile(r"<[^>]{0,300}?[\s/\"'`]on[a-z]{2,20}\s{0,5}=", re.I)),
+        ("js_uri", "high", re.compile(r"(?:java|vb)script\s{0,5}(?::|&colon;)|data\s{0,5}:\s{0,5}text/html", re.I)),
+        ("dangerous_tag", "medium", re.compile(r"<\s{0,5}(?:iframe|object|embed|svg|math|base|meta|link|form|details|marquee|keygen|audio|video|style|body|textarea|select|input)\b[^>]{0,300}?(?:\son|src|href|action|content|@import|autofocus|srcdoc)", re.I)),
+        ("dom_sink", "medium", re.compile(r"\b(?:document\.(?:cookie|domain|write)|window\.location|alert\s{0,5}[(`]|prompt\s{0,5}\(|confirm\s{0,5}\(|eval\s{0,5}\(\s{0,5}(?:atob|string|unescape)|fromcharcode)", re.I)),
+        ("css_expression", "medium", re.compile(r"expression\s{0,5}\(\s{0,5}\w{1,20}\s{0,5}\(|url\s{0,5}\(\s{0,5}['\"]?\s{0,5}javascript", re.I)),
     ],
     "path_traversal": [
-        ("dot_dot", "high", re.compile(r"(?:^|[/\\=])\.{2,3}[/\\]|[/\\]\.{2,3}(?:$|[/\\?;])")),
-        ("sensitive_file", "critical", re.compile(r"(?:/etc/(?:passwd|shadow|hosts|group)|/proc/self/|c:\\+windows\\+|boot\.ini|win\.ini|\.ssh/|\.aws/credentials|\.env\b|\.git/config|web\.config)", re.I)),
+        ("dot_dot", "high", re.compile(r"(?:^|[/\\=;])\.{2,4}(?:[/\\]|\ufffd|;)|[/\\]\.{2,3}(?:$|[/\\?;])")),
+        ("sensitive_file", "critical", re.compile(r"(?:\betc/(?:passwd|shadow|hosts|group)\b|/proc/self/|c:\\+windows\\+|\bboot\.ini\b|\bwin\.ini\b|\.ssh/|\.aws/credentials|/\.env\b|\.git/config|\bweb\.config\b|/var/log/auth)", re.I)),
         ("null_byte", "high", re.compile(r"\x00|%00")),
     ],
     "command_injection": [
-        ("chained_command", "critical", re.compile(r"(?:;|\|\|?|&&|\n)\s{0,10}(?:cat|ls|id|whoami|uname|rm|wget|curl|nc|ncat|netcat|bash|sh|zsh|python\d?|perl|ruby|php|chmod|chown|ping|nslookup|echo|powershell|cmd(?:\.exe)?)\b(?:\s{1,10}[-/\w.]|\s{0,5}$)", re.I)),
-        ("substitution", "critical", re.compile(r"\$\(\s{0,5}[a-z]{1,20}\b[^)]{0,200}\)|`\s{0,5}[a-z]{1,20}\b[^`]{0,200}`", re.I)),
+        ("chained_command", "critical", re.compile(
+            r"(?:;|\|\|?|&&|&|\n)\s{0,10}" + _SHELL_COMMANDS + r"\b(?:\s{1,10}[-/\w.$'\"]|\$\{ifs\}|\s{0,5}(?:$|[\"'`;|&)]))", re.I)),
+        ("substitution", "critical", re.compile(r"\$\(\s{0,5}" + _SHELL_COMMANDS + r"\b[^)]{0,200}\)|`\s{0,5}" + _SHELL_COMMANDS + r"\b[^`]{0,200}`", re.I)),
         ("shell_path", "high", re.compile(r"/bin/(?:ba|z|c|k)?sh\b|/usr/bin/(?:env|python|perl|nc)\b|\bcmd(?:\.exe)?\s{1,5}/c\b|\bpowershell(?:\.exe)?\s{1,5}-", re.I)),
-        ("reverse_shell", "critical", re.compile(r"\b(?:nc|ncat|netcat)\s{1,10}-[a-z]{0,5}e\b|/dev/tcp/", re.I)),
+        ("reverse_shell", "critical", re.compile(r"\b(?:nc|ncat|netcat)\s{1,10}-[a-z]{0,5}[el]\b|/dev/tcp/", re.I)),
     ],
 }
 ATTACK_TYPES = tuple(_PATTERNS)
@@ -95,9 +110,9 @@ class Finding:
 
 
 def normalize(text: str) -> str:
-    """URL-decode twice (attackers double-encode), bound the length, fold SQL inline comments."""
+    """URL-decode up to four times (attackers multiply-encode) and bound the length."""
     text = text[:MAX_FIELD * 2]
-    for _ in range(2):
+    for _ in range(4):
         if "%" not in text and "+" not in text:
             break
         decoded = unquote_plus(text, errors="replace")
