@@ -75,7 +75,7 @@ _PATTERNS: dict[str, list[tuple[str, str, re.Pattern[str]]]] = {
     ],
     "path_traversal": [
         ("dot_dot", "high", re.compile(r"(?:^|[/\\=;])\.{2,4}(?:[/\\]|\ufffd|;)|[/\\]\.{2,3}(?:$|[/\\?;])")),
-        ("sensitive_file", "critical", re.compile(r"(?:\betc/(?:passwd|shadow|hosts|group)\b|/proc/self/|c:\\+windows\\+|\bboot\.ini\b|\bwin\.ini\b|\.ssh/|\.aws/credentials|/\.env\b|\.git/config|\bweb\.config\b|/var/log/auth)", re.I)),
+        ("sensitive_file", "critical", re.compile(r"(?:\betc/(?:passwd|shadow|hosts|group)\b|/proc/self/|c:\\{1,2}windows\\{1,2}|\bboot\.ini\b|\bwin\.ini\b|\.ssh/|\.aws/credentials|/\.env\b|\.git/config|\bweb\.config\b|/var/log/auth)", re.I)),
         ("null_byte", "high", re.compile(r"\x00|%00")),
     ],
     "command_injection": [
