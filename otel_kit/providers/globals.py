@@ -31,6 +31,10 @@ def release(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> 
     if meter_provider is not None and metrics_internal._METER_PROVIDER is meter_provider:
         metrics_internal._METER_PROVIDER = None
         metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+        # Meters requested from now on are proxies again, rebound by the next setup().
+        proxy = metrics_internal._PROXY_METER_PROVIDER
+        with proxy._lock:
+            proxy._real_meter_provider = None
     if logger_provider is not None and logs_internal._LOGGER_PROVIDER is logger_provider:
         logs_internal._LOGGER_PROVIDER = None
         logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()

@@ -36,6 +36,26 @@ def _meter() -> metrics.Meter:
     return metrics.get_meter("otel_kit.business")
 
 
+class _Bound:
+    """Creates the SDK instrument against the current global provider, again if it changes.
+
+    Instruments are often module-level; re-creating on a provider change keeps them working
+    across ``shutdown()`` + ``setup()`` (tests, reloads) at the cost of one identity check.
+    """
+
+    def __init__(self, create: Any) -> None:
+        self._create = create
+        self._provider: Any = None
+        self._instrument: Any = None
+
+    def get(self) -> Any:
+        provider = metrics.get_meter_provider()
+        if provider is not self._provider:
+            self._instrument = self._create(_meter())
+            self._provider = provider
+        return self._instrument
+
+
 class _Cap:
     """Remembers attribute sets; maps new ones past the limit to the overflow series."""
 
@@ -73,11 +93,11 @@ class Counter:
 
     def __init__(self, name: str, *, unit: str = "1", description: str = "", max_series: int = DEFAULT_MAX_SERIES) -> None:
         self._cap = _Cap(name, max_series)
-        self._instrument = _meter().create_counter(name, unit=unit, description=description)
+        self._bound = _Bound(lambda meter: meter.create_counter(name, unit=unit, description=description))
 
     def add(self, amount: float = 1, attributes: Attributes = None) -> None:
         try:
-            self._instrument.add(amount, self._cap(attributes))
+            self._bound.get().add(amount, self._cap(attributes))
         except Exception:  # noqa: BLE001 - a metric must never break business code
             _log.debug("counter add failed", exc_info=True)
 
@@ -87,7 +107,7 @@ class UpDownCounter(Counter):
 
     def __init__(self, name: str, *, unit: str = "1", description: str = "", max_series: int = DEFAULT_MAX_SERIES) -> None:
         self._cap = _Cap(name, max_series)
-        self._instrument = _meter().create_up_down_counter(name, unit=unit, description=description)
+        self._bound = _Bound(lambda meter: meter.create_up_down_counter(name, unit=unit, description=description))
 
 
 class Histogram:
@@ -109,13 +129,13 @@ class Histogram:
         if not boundaries or not numeric or any(low >= high for low, high in zip(boundaries, boundaries[1:])):
             raise ConfigError("buckets", buckets, "a non-empty increasing sequence of numbers")
         self._cap = _Cap(name, max_series)
-        self._instrument = _meter().create_histogram(
-            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=boundaries
+        self._bound = _Bound(
+            lambda meter: meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=boundaries)
         )
 
     def record(self, value: float, attributes: Attributes = None) -> None:
         try:
-            self._instrument.record(value, self._cap(attributes))
+            self._bound.get().record(value, self._cap(attributes))
         except Exception:  # noqa: BLE001
             _log.debug("histogram record failed", exc_info=True)
 
@@ -125,11 +145,11 @@ class Gauge:
 
     def __init__(self, name: str, *, unit: str = "1", description: str = "", max_series: int = DEFAULT_MAX_SERIES) -> None:
         self._cap = _Cap(name, max_series)
-        self._instrument = _meter().create_gauge(name, unit=unit, description=description)
+        self._bound = _Bound(lambda meter: meter.create_gauge(name, unit=unit, description=description))
 
     def set(self, value: float, attributes: Attributes = None) -> None:
         try:
-            self._instrument.set(value, self._cap(attributes))
+            self._bound.get().set(value, self._cap(attributes))
         except Exception:  # noqa: BLE001
             _log.debug("gauge set failed", exc_info=True)
 
@@ -165,7 +185,9 @@ def traced(name: str | Callable[..., Any] | None = None, *, attributes: Attribut
         span_name = name if isinstance(name, str) else function.__qualname__
         static = dict(attributes or {})
         static.setdefault("code.function.name", _qualified(function))
-        tracer = trace.get_tracer("otel_kit.business")
+        def tracer_now() -> trace.Tracer:
+            # per call, so a decorator applied before setup() (or across re-setup) uses the live provider
+            return trace.get_tracer_provider().get_tracer("otel_kit.business")
 
         def fail(span: trace.Span, exc: BaseException) -> None:
             span.set_attribute("error.type", type(exc).__qualname__)
@@ -177,7 +199,7 @@ def traced(name: str | Callable[..., Any] | None = None, *, attributes: Attribut
 
             @functools.wraps(function)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with tracer.start_as_current_span(span_name, attributes=static, record_exception=False, set_status_on_exception=False) as span:
+                with tracer_now().start_as_current_span(span_name, attributes=static, record_exception=False, set_status_on_exception=False) as span:
                     try:
                         return await function(*args, **kwargs)
                     except BaseException as exc:
@@ -188,7 +210,7 @@ def traced(name: str | Callable[..., Any] | None = None, *, attributes: Attribut
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with tracer.start_as_current_span(span_name, attributes=static, record_exception=False, set_status_on_exception=False) as span:
+            with tracer_now().start_as_current_span(span_name, attributes=static, record_exception=False, set_status_on_exception=False) as span:
                 try:
                     return function(*args, **kwargs)
                 except BaseException as exc:
