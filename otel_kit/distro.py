@@ -19,10 +19,11 @@ COVERED_INSTRUMENTATIONS = ("sqlalchemy", "logging", "fastapi", "asgi")
 
 
 class OtelKitDistro(BaseDistro):
-    """Keeps the environment as the user set it; otel-kit's defaults live in ``setup()``."""
+    """Selects otel-kit's configurator; otel-kit's defaults live in ``setup()``."""
 
     def _configure(self, **kwargs: Any) -> None:
-        return None
+        # opentelemetry-sdk registers a configurator too, and entry-point order is not defined.
+        os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "otel_kit")
 
 
 class OtelKitConfigurator(_BaseConfigurator):

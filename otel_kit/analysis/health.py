@@ -339,7 +339,7 @@ class HealthMonitor:
             yield Observation(overall.level, {"target.kind": "overall", "target.name": "service"})
 
         meter.create_observable_gauge(
-            "otel_kit.health.status", callbacks=[observe], unit="1",
+            "otel_kit.health.status", callbacks=[observe], unit="{status}",
             description="Health from spans and checks: 0 healthy, 1 degraded, 2 unhealthy",
         )
 

@@ -33,6 +33,6 @@ def build_meter_provider(
                 export_timeout_millis=max(settings.export_timeout * 1000, 1000),
             )
         )
-    if settings.console:
+    if settings.console or settings.signal_exporter("METRICS") == "console":
         all_readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=interval_ms))
     return MeterProvider(resource=resource, metric_readers=all_readers, shutdown_on_exit=False)

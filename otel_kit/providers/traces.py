@@ -67,6 +67,6 @@ def build_tracer_provider(
                 meter_provider=meter_provider,
             )
         )
-    if settings.console:
+    if settings.console or settings.signal_exporter("TRACES") == "console":
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     return provider

@@ -178,8 +178,8 @@ class AIMonitor:
         self._tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}", description="Tokens used per GenAI operation", explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
         self._duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s", description="GenAI operation duration", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         self._cost = meter.create_counter("gen_ai.client.cost", unit="USD", description="Estimated cost of GenAI operations from the price table")
-        meter.create_observable_gauge("gen_ai.client.requests_per_minute", callbacks=[self._observe_requests], unit="{request}/min", description="GenAI requests over the last minute, per model")
-        meter.create_observable_gauge("gen_ai.client.tokens_per_minute", callbacks=[self._observe_tokens], unit="{token}/min", description="GenAI tokens over the last minute, per model")
+        meter.create_observable_gauge("gen_ai.client.requests_per_minute", callbacks=[self._observe_requests], unit="{request}", description="GenAI requests over the last minute, per model")
+        meter.create_observable_gauge("gen_ai.client.tokens_per_minute", callbacks=[self._observe_tokens], unit="{token}", description="GenAI tokens over the last minute, per model")
         meter.create_observable_gauge("gen_ai.client.rate_limit.headroom", callbacks=[self._observe_headroom], unit="1", description="Fraction of the configured per-minute limit still available, per model and limit type")
         install_client_wrappers()
 
