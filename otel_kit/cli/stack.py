@@ -394,9 +394,10 @@ class Stack:
         raise StackError(f"{service.name} did not become ready within {timeout:g} s; log: {log}")
 
     def up(self, *, fresh: bool = False) -> None:
-        services = self.services()
-        if fresh and self.run_dir.exists() and not any(self.pid(s.name) for s in services):
+        names = ("jaeger", "loki", "prometheus", "collector")
+        if fresh and self.run_dir.exists() and not any(self.pid(name) for name in names):
             shutil.rmtree(self.run_dir)
+        services = self.services()
         _say(f"otel-kit stack up ({self.name}) -> {self.run_dir}")
         for service in services:
             self.start(service)
