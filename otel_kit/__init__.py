@@ -10,11 +10,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from otel_kit.analysis.health import HealthPolicy, Status  # noqa: E402
-from otel_kit.config.settings import ConfigError  # noqa: E402
-from otel_kit.signals import ai, business, security  # noqa: E402
-from otel_kit.signals.business import counter, gauge, histogram, timed, traced, up_down_counter  # noqa: E402
-from otel_kit.telemetry import Telemetry, current, setup, shutdown  # noqa: E402
+from otel_kit.analysis.health import HealthPolicy, Status
+from otel_kit.config.settings import ConfigError
+from otel_kit.signals import ai, business, security
+from otel_kit.signals.business import counter, gauge, histogram, timed, traced, up_down_counter
+from otel_kit.telemetry import Telemetry, current, setup, shutdown
 
 
 def instrument_fastapi(app: Any) -> Any:

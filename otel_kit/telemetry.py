@@ -104,7 +104,7 @@ class Telemetry:
         s = self.settings
         lines = [f"otel-kit telemetry for service {s.service_name!r}" + (" (disabled by OTEL_SDK_DISABLED)" if s.disabled else "")]
         rows: list[tuple[str, str]] = [
-            ("resource", ", ".join(f"{k}={v}" for k, v in sorted(self.resource.attributes.items()) if k.startswith(("service.", "deployment.")))),
+            ("resource", ", ".join(f"{k}={v if isinstance(v, str) else repr(v)}" for k, v in sorted(self.resource.attributes.items()) if k.startswith(("service.", "deployment.")))),
         ]
         for signal, enabled, stats in (("traces", s.traces, "spans"), ("metrics", s.metrics, "metrics"), ("logs", s.logs, "logs")):
             if not enabled or s.disabled:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -83,9 +83,9 @@ class Capture:
                         continue
                     for point in metric.data.data_points:
                         attributes = dict(point.attributes or {})
-                        if hasattr(point, "bucket_counts"):
+                        if isinstance(point, HistogramDataPoint):
                             points.append(MetricPoint(metric.name, attributes, count=point.count, sum=point.sum, bucket_counts=tuple(point.bucket_counts), bounds=tuple(point.explicit_bounds), unit=metric.unit or ""))
-                        else:
+                        elif isinstance(point, NumberDataPoint):
                             points.append(MetricPoint(metric.name, attributes, value=point.value, unit=metric.unit or ""))
         return points
 

@@ -78,7 +78,7 @@ def test_docker_compose_uses_the_same_files() -> None:
     assert set(services) == {"collector", "jaeger", "loki", "prometheus"}
     for name, service in services.items():
         assert service["network_mode"] == "host", name
-        image, _, tag = service["image"].rpartition(":")
+        _, _, tag = service["image"].rpartition(":")
         assert tag and tag != "latest", service["image"]
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]

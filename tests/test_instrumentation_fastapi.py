@@ -56,7 +56,7 @@ def test_one_server_span_with_route_and_db_child(mode: str, caplog: pytest.LogCa
         server = servers[0]
         assert server.attributes["http.route"] == "/items/{item_id}"
         db = [s for s in cap.spans if s.attributes and s.attributes.get("db.system.name") == "sqlite"]
-        assert len(db) == 1 and db[0].parent.span_id == server.context.span_id or _ancestor(cap.spans, db[0], server)
+        assert (len(db) == 1 and db[0].parent.span_id == server.context.span_id) or _ancestor(cap.spans, db[0], server)
         names = {s.name for s in cap.spans}
         assert not {"http send", "http receive"} & {n.split(" ", 2)[-1] for n in names}, names
         if mode == "native" and has_native_telemetry():

@@ -82,7 +82,7 @@ def _unbounded(pattern: re.Pattern[str]) -> list[str]:
     def walk(items: Any) -> None:
         for op, arg in items:
             if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
-                low, high, sub = arg
+                _low, high, sub = arg
                 if high == _constants.MAXREPEAT:
                     found.append(str(op))
                 walk(sub)

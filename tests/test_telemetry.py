@@ -110,7 +110,7 @@ def test_sampling_ratio_zero_records_nothing() -> None:
 class _Receiver(BaseHTTPRequestHandler):
     bodies: list[tuple[str, bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         _Receiver.bodies.append((self.path, self.rfile.read(length)))
         self.send_response(200)

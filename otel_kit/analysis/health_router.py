@@ -21,6 +21,7 @@ HEALTH_TOKEN_VARIABLE = "OTEL_KIT_HEALTH_TOKEN"
 def health_router(monitor: Optional[HealthMonitor] = None, *, prefix: str = "/health", token: Optional[str] = None) -> Any:  # noqa: UP045
     """An ``APIRouter`` to ``app.include_router(...)``. Uses the monitor ``setup()`` installed by default."""
     fastapi = require("fastapi", "fastapi")
+    from fastapi import Request
     from fastapi.responses import JSONResponse
 
     secret = token if token is not None else os.environ.get(HEALTH_TOKEN_VARIABLE)
@@ -48,7 +49,7 @@ def health_router(monitor: Optional[HealthMonitor] = None, *, prefix: str = "/he
         return JSONResponse({"status": report["status"], "reasons": report["reasons"]}, status_code=code)
 
     @router.get(prefix + "/detailed", include_in_schema=False)
-    async def detailed(request: fastapi.Request) -> Any:
+    async def detailed(request: Request) -> Any:
         if secret:
             given = request.headers.get("x-health-token") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), secret.encode()):

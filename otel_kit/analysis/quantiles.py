@@ -16,7 +16,7 @@ _MIN_VALUE = 1e-9  # below this, values share bucket 0 (durations here are in se
 
 
 class QuantileSketch:
-    __slots__ = ("_buckets", "_count", "_gamma_log", "_max", "_min", "_sum", "relative_error", "_zero")
+    __slots__ = ("_buckets", "_count", "_gamma_log", "_max", "_min", "_sum", "_zero", "relative_error")
 
     def __init__(self, relative_error: float = DEFAULT_RELATIVE_ERROR) -> None:
         if not 0 < relative_error < 1:

@@ -297,14 +297,14 @@ class SlowQueryAnalyzer:
         if self._otel_logger is None:
             return
         from opentelemetry._logs import LogRecord, SeverityNumber
+        from opentelemetry.trace import NonRecordingSpan, set_span_in_context
 
-        context = span.get_span_context() if hasattr(span, "get_span_context") else getattr(span, "context", None)
+        span_context = span.get_span_context() if hasattr(span, "get_span_context") else getattr(span, "context", None)
+        context = set_span_in_context(NonRecordingSpan(span_context)) if span_context is not None else None
         self._otel_logger.emit(
             LogRecord(
                 timestamp=time.time_ns(), body=body, severity_number=SeverityNumber.WARN, severity_text="WARN",
-                attributes=attributes, event_name=event_name,
-                trace_id=context.trace_id if context else None, span_id=context.span_id if context else None,
-                trace_flags=context.trace_flags if context else None,
+                attributes=attributes, event_name=event_name, context=context,
             )
         )
 

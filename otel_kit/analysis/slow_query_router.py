@@ -12,12 +12,13 @@ from otel_kit.instrumentation._support import require
 
 def slow_query_router(path: str = "/debug/slow-queries", token: Optional[str] = None) -> Any:  # noqa: UP045
     fastapi = require("fastapi", "fastapi")
+    from fastapi import Request
     from fastapi.responses import JSONResponse
 
     router = fastapi.APIRouter()
 
     @router.get(path, include_in_schema=False)
-    async def report(request: fastapi.Request, top: int = 10, order: str = "total") -> Any:
+    async def report(request: Request, top: int = 10, order: str = "total") -> Any:
         if token:
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), token.encode()):

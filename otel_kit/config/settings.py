@@ -390,7 +390,7 @@ class Settings:
         specific = os.environ.get(env.per_signal(env.OTEL_EXPORTER_OTLP_PROTOCOL, signal))
         if specific:
             try:
-                return SPECS["protocol"].parse(specific)  # type: ignore[no-any-return]
+                return str(SPECS["protocol"].parse(specific))
             except _Invalid:
                 _warn_env(env.per_signal(env.OTEL_EXPORTER_OTLP_PROTOCOL, signal), specific, "protocol", SPECS["protocol"].accepted)
         return self.protocol

@@ -121,9 +121,9 @@ class _Guard:
         if inner is None:
             return
         try:
-            if "timeout_millis" in getattr(inner.shutdown, "__code__", type(self)).__code__.co_varnames:
+            try:
                 inner.shutdown(timeout_millis=timeout_millis)
-            else:
+            except TypeError:  # an exporter whose shutdown takes no timeout
                 inner.shutdown()
         except Exception:  # noqa: BLE001
             _log.debug("exporter shutdown failed", exc_info=True)

@@ -135,7 +135,7 @@ def uninstall() -> None:
         return
     import fastapi
 
-    fastapi.FastAPI.build_middleware_stack = _original_build
+    fastapi.FastAPI.build_middleware_stack = _original_build  # type: ignore[method-assign]
     _original_build = None
 
 

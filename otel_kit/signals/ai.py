@@ -469,7 +469,7 @@ class _SyncStream:
 
 
 class _AsyncStream(_SyncStream):
-    async def __aiter__(self) -> Any:  # type: ignore[override]
+    async def __aiter__(self) -> Any:
         try:
             async for chunk in self._stream:
                 self._state.feed(chunk)

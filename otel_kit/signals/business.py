@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
 import threading
 import time
@@ -126,7 +127,7 @@ class Histogram:
 
         boundaries = list(buckets) if buckets is not None else list(DURATION_BUCKETS)
         numeric = all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in boundaries)
-        if not boundaries or not numeric or any(low >= high for low, high in zip(boundaries, boundaries[1:])):
+        if not boundaries or not numeric or any(low >= high for low, high in itertools.pairwise(boundaries)):
             raise ConfigError("buckets", buckets, "a non-empty increasing sequence of numbers")
         self._cap = _Cap(name, max_series)
         self._bound = _Bound(
@@ -220,7 +221,7 @@ def traced(name: str | Callable[..., Any] | None = None, *, attributes: Attribut
         return cast(F, wrapper)
 
     if callable(name):
-        return decorate(cast(F, name))
+        return decorate(cast(Callable[..., Any], name))
     return decorate
 
 
@@ -269,5 +270,5 @@ def timed(name: str | Callable[..., Any] | None = None, *, attributes: Attribute
         return cast(F, wrapper)
 
     if callable(name):
-        return decorate(cast(F, name))
+        return decorate(cast(Callable[..., Any], name))
     return decorate

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 _log = logging.getLogger("otel_kit.security")
@@ -268,7 +269,7 @@ class SecurityMonitor:
         try:
             if severity not in SEVERITIES:
                 severity = "medium"
-            attrs = {"security.event.type": event_type, "security.severity": severity}
+            attrs: dict[str, Any] = {"security.event.type": event_type, "security.severity": severity}
             attrs.update({k: v for k, v in attributes.items() if v is not None and isinstance(v, (str, bool, int, float))})
             self._events.add(1, {"security.event.type": event_type, "security.severity": severity})
             span = trace.get_current_span()
@@ -283,15 +284,11 @@ class SecurityMonitor:
             return
         from opentelemetry._logs import LogRecord, SeverityNumber
 
-        context = trace.get_current_span().get_span_context()
         number = SeverityNumber(severity_number)
         self._logger.emit(
             LogRecord(
                 timestamp=time.time_ns(), body=body, severity_number=number, severity_text=number.name,
-                attributes=dict(attributes), event_name=event_name,
-                trace_id=context.trace_id if context.is_valid else None,
-                span_id=context.span_id if context.is_valid else None,
-                trace_flags=context.trace_flags if context.is_valid else None,
+                attributes=dict(attributes), event_name=event_name, context=otel_context.get_current(),
             )
         )
 

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
+from opentelemetry import trace as trace_api
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import StaticPool
-
-from opentelemetry import trace as trace_api
 
 import otel_kit
 from otel_kit.cli import backends
