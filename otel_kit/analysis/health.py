@@ -188,8 +188,9 @@ class _HealthProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             found = _classify(span)
-            if found is not None and span.end_time is not None and span.start_time is not None:
-                self._monitor.record(found[0], found[1], (span.end_time - span.start_time) / 1e9, found[2])
+            end, start = span.end_time, span.start_time
+            if found is not None and end is not None and start is not None:
+                self._monitor.record(found[0], found[1], (end - start) / 1e9, found[2], now=end / 1e9 if self._monitor.clock is time.time else None)
         except Exception:  # noqa: BLE001 - analysis must never affect the traced code
             pass
 
@@ -214,17 +215,17 @@ class HealthMonitor:
 
     # --- recording ----------------------------------------------------------------------------
 
-    def record(self, kind: str, name: str, seconds: float, error: bool) -> None:
+    def record(self, kind: str, name: str, seconds: float, error: bool, *, now: float | None = None) -> None:
+        """Add one request; ``now`` defaults to the monitor's clock (the span's end time saves a call)."""
         key = (kind, name)
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         with self._lock:
             window = self._targets.get(key)
             if window is None:
                 if len(self._targets) >= MAX_TARGETS:
-                    self._targets.popitem(last=False)
+                    self._targets.popitem(last=False)  # routes are few; past the cap, the oldest goes
                 window = self._targets[key] = SlidingWindow()
-            else:
-                self._targets.move_to_end(key)
             window.add(now, seconds, error)
 
     # --- evaluation ---------------------------------------------------------------------------

@@ -11,13 +11,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanKind, get_current_span
+from opentelemetry.trace import SpanKind
 
 from otel_kit.analysis.quantiles import QuantileSketch
 from otel_kit.analysis.sql import fingerprint, fingerprint_id
@@ -29,6 +29,10 @@ SLOW_EVENT = "db.query.slow"
 N_PLUS_ONE_EVENT = "db.query.n_plus_one"
 
 
+def _hex(trace_id: str | int) -> str:
+    return format(trace_id, "032x") if isinstance(trace_id, int) else trace_id
+
+
 @dataclass
 class FingerprintStats:
     fingerprint: str
@@ -38,7 +42,7 @@ class FingerprintStats:
     rows_known: bool = False
     slow_calls: int = 0
     slowest_ms: float = 0.0
-    slowest_trace_id: str = ""
+    slowest_trace_id: str | int = ""
     sketch: QuantileSketch = field(default_factory=QuantileSketch)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,20 +56,20 @@ class FingerprintStats:
             "max_ms": round(self.slowest_ms, 3),
             "rows": self.rows if self.rows_known else None,
             "slow_calls": self.slow_calls,
-            "slowest_trace_id": self.slowest_trace_id,
+            "slowest_trace_id": _hex(self.slowest_trace_id),
         }
 
 
 @dataclass(frozen=True)
 class NPlusOne:
-    trace_id: str
+    trace_id: str | int
     fingerprint: str
     id: str
     count: int
     route: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trace_id": self.trace_id, "fingerprint": self.fingerprint, "id": self.id, "count": self.count, "route": self.route}
+        return {"trace_id": _hex(self.trace_id), "fingerprint": self.fingerprint, "id": self.id, "count": self.count, "route": self.route}
 
 
 class QueryStatistics:
@@ -77,8 +81,8 @@ class QueryStatistics:
         self._max = max_fingerprints
         self._stats: OrderedDict[str, FingerprintStats] = OrderedDict()
         self._texts: OrderedDict[str, str] = OrderedDict()
-        self._per_trace: OrderedDict[str, dict[str, int]] = OrderedDict()
-        self._reported: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._per_trace: dict[str | int, dict[str, int]] = {}
+        self._reported: OrderedDict[tuple[str | int, str], None] = OrderedDict()
         self.n_plus_one: list[NPlusOne] = []
         self.evicted = 0
         self._lock = threading.Lock()
@@ -92,8 +96,13 @@ class QueryStatistics:
                 self._texts.popitem(last=False)
         return cached
 
-    def add(self, text: str, seconds: float, trace_id: str, rows: int | None = None, route: str = "") -> tuple[FingerprintStats, bool, NPlusOne | None]:
-        """Record one execution; returns (stats, is_slow, newly detected N+1 or None)."""
+    def add(
+        self, text: str, seconds: float, trace_id: str | int, rows: int | None = None, route: str | Callable[[], str] = ""
+    ) -> tuple[FingerprintStats, bool, NPlusOne | None]:
+        """Record one execution; returns (stats, is_slow, newly detected N+1 or None).
+
+        ``route`` may be a callable: it is only needed (and called) when an N+1 is detected.
+        """
         ms = seconds * 1000
         with self._lock:
             fp = self.fingerprint_of(text)
@@ -119,11 +128,11 @@ class QueryStatistics:
             detected = self._count_in_trace(trace_id, fp, stats.id, route) if trace_id else None
         return stats, slow, detected
 
-    def _count_in_trace(self, trace_id: str, fp: str, fp_id: str, route: str) -> NPlusOne | None:
+    def _count_in_trace(self, trace_id: str | int, fp: str, fp_id: str, route: str | Callable[[], str]) -> NPlusOne | None:
         counts = self._per_trace.get(trace_id)
         if counts is None:
             if len(self._per_trace) >= MAX_TRACES:
-                self._per_trace.popitem(last=False)
+                del self._per_trace[next(iter(self._per_trace))]  # oldest trace first
             counts = self._per_trace[trace_id] = {}
         counts[fp] = count = counts.get(fp, 0) + 1
         if count < self.n_plus_one_threshold or (trace_id, fp) in self._reported:
@@ -131,17 +140,17 @@ class QueryStatistics:
         self._reported[(trace_id, fp)] = None
         if len(self._reported) > MAX_TRACES:
             self._reported.popitem(last=False)
-        found = NPlusOne(trace_id, fp, fp_id, count, route)
+        found = NPlusOne(trace_id, fp, fp_id, count, route() if callable(route) else route)
         self.n_plus_one.append(found)
         if len(self.n_plus_one) > 1000:
             del self.n_plus_one[:100]
         return found
 
-    def finish_trace(self, trace_id: str) -> dict[str, int]:
+    def finish_trace(self, trace_id: str | int) -> dict[str, int]:
         with self._lock:
             return self._per_trace.pop(trace_id, {})
 
-    def update_count(self, trace_id: str, fp: str, count: int) -> None:
+    def update_count(self, trace_id: str | int, fp: str, count: int) -> None:
         for index, item in enumerate(self.n_plus_one):
             if item.trace_id == trace_id and item.fingerprint == fp and count > item.count:
                 self.n_plus_one[index] = NPlusOne(item.trace_id, item.fingerprint, item.id, count, item.route)
@@ -178,12 +187,9 @@ class _SlowQueryProcessor(SpanProcessor):
         self._analyzer = analyzer
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        try:
-            parent = get_current_span(parent_context).get_span_context()
-            if not parent.is_valid or parent.is_remote:
-                self._analyzer._track_root(span)
-        except Exception:  # noqa: BLE001
-            pass
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            self._analyzer._track_root(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
@@ -207,8 +213,7 @@ class SlowQueryAnalyzer:
     def __init__(self, *, slow_ms: float = 500.0, n_plus_one_threshold: int = 10) -> None:
         self.statistics = QueryStatistics(slow_ms=slow_ms, n_plus_one_threshold=n_plus_one_threshold)
         self.processor: SpanProcessor = _SlowQueryProcessor(self)
-        self._roots: OrderedDict[int, Any] = OrderedDict()
-        self._roots_lock = threading.Lock()
+        self._roots: dict[int, Any] = {}
         self._otel_logger: Any = None
         self._slow_counter: Any = None
         self._n1_counter: Any = None
@@ -229,39 +234,43 @@ class SlowQueryAnalyzer:
         return self.statistics.report(top, order)
 
     def _track_root(self, span: Any) -> None:
-        with self._roots_lock:
-            self._roots[span.context.trace_id] = span
-            if len(self._roots) > MAX_TRACES:
-                self._roots.popitem(last=False)
+        # Plain dict operations are atomic under the GIL; no lock on this per-span path.
+        roots = self._roots
+        roots[span.context.trace_id] = span
+        if len(roots) > MAX_TRACES:
+            try:
+                del roots[next(iter(roots))]
+            except (KeyError, RuntimeError, StopIteration):
+                pass
 
     def _on_root_end(self, span: ReadableSpan) -> None:
         trace_id = span.context.trace_id
-        with self._roots_lock:
-            self._roots.pop(trace_id, None)
-        counts = self.statistics.finish_trace(format(trace_id, "032x"))
+        self._roots.pop(trace_id, None)
+        counts = self.statistics.finish_trace(trace_id)
         threshold = self.statistics.n_plus_one_threshold
         for fp, count in counts.items():
             if count >= threshold:
-                self.statistics.update_count(format(trace_id, "032x"), fp, count)
+                self.statistics.update_count(trace_id, fp, count)
 
     def _on_query(self, span: ReadableSpan) -> None:
         attributes = span.attributes or {}
         text = attributes.get("db.query.text") or attributes.get("db.statement")
         if not isinstance(text, str) or span.start_time is None or span.end_time is None:
             return
-        trace_id = format(span.context.trace_id, "032x")
-        with self._roots_lock:
-            root = self._roots.get(span.context.trace_id)
-        route = ""
-        if root is not None:
-            root_attributes = root.attributes or {}
-            route = str(root_attributes.get("http.route") or root.name)
+        trace_id = span.context.trace_id  # an int here; formatted only when reported
+        root = self._roots.get(trace_id)
+
+        def route() -> str:
+            if root is None:
+                return ""
+            return str((root.attributes or {}).get("http.route") or root.name)
+
         rows = attributes.get("db.response.returned_rows")
         stats, slow, detected = self.statistics.add(
             text, (span.end_time - span.start_time) / 1e9, trace_id, rows if isinstance(rows, int) else None, route
         )
         if slow:
-            self._report_slow(span, stats, trace_id)
+            self._report_slow(span, stats, format(trace_id, "032x"))
         if detected is not None:
             self._report_n_plus_one(root, detected)
 
@@ -290,8 +299,8 @@ class SlowQueryAnalyzer:
         if self._n1_counter is not None:
             self._n1_counter.add(1, {"db.query.fingerprint_id": found.id, "http.route": found.route})
         message = f"N+1 query pattern: {found.count}+ executions of one query in a trace of {found.route or 'unknown route'}: {found.fingerprint[:300]}"
-        self._emit("db.query.n_plus_one", message, {**attributes, "trace_id": found.trace_id}, root)
-        _log.warning("%s trace_id=%s", message, found.trace_id)
+        self._emit("db.query.n_plus_one", message, {**attributes, "trace_id": _hex(found.trace_id)}, root)
+        _log.warning("%s trace_id=%s", message, _hex(found.trace_id))
 
     def _emit(self, event_name: str, body: str, attributes: dict[str, Any], span: Any) -> None:
         if self._otel_logger is None:

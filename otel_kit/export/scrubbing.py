@@ -35,13 +35,13 @@ _SAFE_KEYS = frozenset(
 _SQL_KEYS = frozenset({"db.statement", "db.query.text"})
 _URL_KEYS = frozenset({"url.full", "url.query", "http.url", "http.target", "url.path"})
 
-_BEARER = re.compile(r"\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_API_KEY = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[bpas]-[A-Za-z0-9-]{10,})")
+_BEARER = re.compile(r"\b(bearer|basic|token)\s{1,5}[A-Za-z0-9._~+/=-]{8,4096}", re.IGNORECASE)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{5,4096}\.[A-Za-z0-9_-]{0,4096}")
+_API_KEY = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,256}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,256}|xox[bpas]-[A-Za-z0-9-]{10,256})")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _ASSIGNMENT = re.compile(
-    r"(?P<key>[A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|apikey|auth(?!ors?\b|ority)[A-Za-z_]*|session|cookie|jwt)[A-Za-z0-9_.-]*)"
-    r"(?P<sep>[\"']?\s*[=:]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)",
+    r"(?P<key>(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|pwd|secret|token|api[-_]?key|apikey|auth(?!ors?\b|ority)[A-Za-z_]{0,20}|session|cookie|jwt)[A-Za-z0-9_.-]{0,40})"
+    r"(?P<sep>[\"']?\s{0,5}[=:]\s{0,5})(?P<value>\"[^\"]{0,4096}\"|'[^']{0,4096}'|[^\s&;,\"']{1,4096})",
     re.IGNORECASE,
 )
 

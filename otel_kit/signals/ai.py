@@ -547,31 +547,36 @@ def _wrap(provider: str, original: Callable[..., Any], extract: Callable[[Any], 
     return create
 
 
-def install_client_wrappers() -> list[str]:
-    """Wrap ``openai`` chat completions and ``anthropic`` messages, if installed. Idempotent."""
-    targets = [
-        ("openai", "openai.resources.chat.completions.completions", "Completions", False, _openai_usage),
-        ("openai", "openai.resources.chat.completions.completions", "AsyncCompletions", True, _openai_usage),
-        ("anthropic", "anthropic.resources.messages.messages", "Messages", False, _anthropic_usage),
-        ("anthropic", "anthropic.resources.messages.messages", "AsyncMessages", True, _anthropic_usage),
-    ]
-    import importlib
+_TARGETS = [
+    ("openai", "openai.resources.chat.completions.completions", "Completions", False, _openai_usage),
+    ("openai", "openai.resources.chat.completions.completions", "AsyncCompletions", True, _openai_usage),
+    ("anthropic", "anthropic.resources.messages.messages", "Messages", False, _anthropic_usage),
+    ("anthropic", "anthropic.resources.messages.messages", "AsyncMessages", True, _anthropic_usage),
+]
 
-    done = []
-    for provider, module_name, class_name, is_async, extract in targets:
+
+def _wrap_module(module: Any) -> None:
+    for provider, module_name, class_name, is_async, extract in _TARGETS:
         key = f"{module_name}.{class_name}"
-        if key in _wrapped:
-            done.append(key)
+        if module_name != module.__name__ or key in _wrapped:
             continue
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
+        cls = getattr(module, class_name, None)
+        if cls is None:
             continue
         original = cls.create
         cls.create = _wrap(provider, original, extract, is_async)
         _wrapped[key] = (cls, "create", original)
-        done.append(key)
-    return done
+
+
+def install_client_wrappers() -> None:
+    """Wrap ``openai`` chat completions and ``anthropic`` messages when (and if) they are imported.
+
+    Nothing is imported here: a service that never uses an LLM client pays nothing for it.
+    """
+    from otel_kit.instrumentation._support import when_imported
+
+    for module_name in sorted({target[1] for target in _TARGETS}):
+        when_imported(module_name, _wrap_module)
 
 
 def uninstall_client_wrappers() -> None:

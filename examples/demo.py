@@ -1,0 +1,152 @@
+"""`make demo`: run the example shop under a short generated load against the local stack, then
+print what was exported and what otel-kit concluded from it.
+
+Needs the stack (`otel-kit stack up`, which `make demo` runs first). Takes about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import otel_kit
+from otel_kit.cli import backends
+
+ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+JAEGER = os.environ.get("DEMO_JAEGER_URL", "http://127.0.0.1:16686")
+PROMETHEUS = os.environ.get("DEMO_PROMETHEUS_URL", "http://127.0.0.1:9090")
+LOKI = os.environ.get("DEMO_LOKI_URL", "http://127.0.0.1:3100")
+ATTACKS = ["' OR '1'='1", "<script>alert(document.cookie)</script>", "../../../etc/passwd", "; cat /etc/passwd", "1 UNION SELECT password FROM users"]
+BENIGN = ["Ada", "O'Brien", "Grace Hopper", "\"Linus\"", "50% off", "rock & roll"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_stack() -> None:
+    for name, url in (("Jaeger", f"{JAEGER}/api/services"), ("Prometheus", f"{PROMETHEUS}/-/ready"), ("Loki", f"{LOKI}/ready")):
+        try:
+            httpx.get(url, timeout=3).raise_for_status()
+        except httpx.HTTPError as exc:
+            sys.exit(f"demo: {name} is not reachable at {url} ({exc}); start the stack with `otel-kit stack up` (make demo does this)")
+
+
+def _load(base: str, rng: random.Random) -> dict[str, int]:
+    sent: dict[str, int] = {}
+
+    def hit(label: str, method: str, path: str, **kwargs: Any) -> None:
+        client.request(method, base + path, **kwargs)
+        sent[label] = sent.get(label, 0) + 1
+
+    with httpx.Client(timeout=10) as client:
+        # The load generator shares the process with the service: keep its client spans out.
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor.uninstrument_client(client)
+        for round_ in range(60):
+            hit("orders", "POST", "/orders", json={"customer_id": rng.randint(1, 12), "total": round(rng.uniform(5, 400), 2)})
+            hit("search", "GET", "/search", params={"q": rng.choice(BENIGN)})
+            hit("flaky", "GET", "/flaky", params={"fail": str(rng.random() < 0.08).lower()})
+            if round_ % 6 == 0:
+                hit("customers (N+1)", "GET", "/customers")
+            if round_ % 10 == 0:
+                hit("assistant (AI)", "POST", "/assistant", params={"question": "Which shoes go with a blue suit?"})
+            if round_ % 15 == 0:
+                hit("slow report", "GET", "/reports/slow")
+            if round_ % 4 == 0:
+                hit("logins", "POST", "/login", json={"user": "ada", "password": "correct horse battery staple"})
+        for _ in range(8):  # a brute-force burst from one address
+            hit("brute-force logins", "POST", "/login", json={"user": "mallory", "password": rng.choice(["123456", "password", "qwerty"])})
+        for attack in ATTACKS:
+            hit("attack requests", "GET", "/search", params={"q": attack})
+        for path in ("/health", "/health/ready"):
+            hit("health", "GET", path)
+    return sent
+
+
+def main() -> int:
+    _check_stack()
+    service = f"otel-kit-shop-demo-{uuid.uuid4().hex[:6]}"
+    telemetry = otel_kit.setup(service, service_version="1.0.0", environment="demo", endpoint=ENDPOINT, metric_interval=2.0, audit_key="demo-audit-key", log_format="none")
+    from shop import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    while not server.started:
+        time.sleep(0.05)
+
+    print(f"demo: {service} serving on {base}, sending load ...")
+    started = time.perf_counter()
+    sent = _load(base, random.Random(42))
+    otel_kit.security.audit("order.refund", actor="admin@shop", target="order:17", amount=42.0)
+    elapsed = time.perf_counter() - started
+    health = httpx.get(f"{base}/health/detailed", timeout=10).json()
+    slow = otel_kit.slow_query_report(top=3)
+    time.sleep(4.5)  # two metric export intervals
+    telemetry.force_flush(10)
+    server.should_exit = True
+    thread.join(10)
+    summary = str(telemetry)
+    telemetry.shutdown(10)
+
+    print(f"\n=== load: {sum(sent.values())} requests in {elapsed:.1f} s ===")
+    for label, count in sent.items():
+        print(f"  {label:22} {count}")
+    print("\n=== what otel-kit configured and exported ===")
+    print(summary)
+    print(f"\n=== health from spans and checks: {health['status']} ===")
+    for reason in health["reasons"][:5]:
+        print(f"  - {reason}")
+    for route in health["routes"][:6]:
+        print(f"  {route['name']:28} {route['requests']:4} req  {route['error_rate']:6.1%} errors  p95 {route['p95_ms']:7.1f} ms  {route['status']}")
+    print("\n=== slow queries (in process) ===")
+    for row in slow["fingerprints"]:
+        print(f"  {row['calls']:4} calls  total {row['total_ms']:8.1f} ms  p95 {row['p95_ms']:7.1f} ms  max {row['max_ms']:7.1f} ms  {row['fingerprint'][:70]}")
+    for suspect in slow["n_plus_one"][:3]:
+        print(f"  N+1: {suspect['count']} x '{suspect['fingerprint'][:60]}' on {suspect['route']} (trace {suspect['trace_id']})")
+
+    print("\n=== in the backends ===")
+    traces = backends.wait_for(lambda: backends.jaeger_traces(JAEGER, service, "1h", 2000), 60) or []
+    print(f"  Jaeger      {len(traces)} traces for {service}; e.g. {JAEGER}/api/traces/{traces[0]['traceID'] if traces else '-'}")
+    queries = {
+        "requests": f'sum(http_server_request_duration_seconds_count{{job="{service}"}})',
+        "orders": f'sum(shop_orders_total{{job="{service}"}})',
+        "revenue USD": f'sum(shop_revenue_USD_sum{{job="{service}"}})',
+        "AI tokens": f'sum(gen_ai_client_token_usage_sum{{job="{service}"}})',
+        "AI cost USD": f'sum(gen_ai_client_cost_USD_total{{job="{service}"}})',
+        "security events": f'sum(security_events_total{{job="{service}"}})',
+        "slow queries": f'sum(db_client_slow_queries_total{{job="{service}"}})',
+        "N+1 traces": f'sum(db_client_n_plus_one_total{{job="{service}"}})',
+    }
+    for label, query in queries.items():
+        result = backends.wait_for(lambda q=query: backends.prometheus_query(PROMETHEUS, q), 30)
+        value = float(result[0]["value"][1]) if result else float("nan")
+        print(f"  Prometheus  {label:16} {value:g}")
+    logs = backends.wait_for(lambda: backends.loki_query(LOKI, f'{{service_name="{service}"}}', since_seconds=600, limit=5000), 60) or []
+    security_logs = [line for line in logs if line["labels"].get("event_name", "").startswith("security.") or "security" in json.dumps(line["labels"])]
+    print(f"  Loki        {len(logs)} log records ({len(security_logs)} security events)")
+    print(f"\nslow-query report from Jaeger: otel-kit slow-queries --service {service}")
+    return 0 if traces and logs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
