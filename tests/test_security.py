@@ -99,8 +99,11 @@ def _unbounded(pattern: re.Pattern[str]) -> list[str]:
 
 
 def test_every_pattern_uses_bounded_repetition() -> None:
-    """Every detection pattern uses only bounded repetition, so each scan is linear in the input length."""
+    """Every detection and scrubbing pattern uses only bounded repetition, so each scan is linear in the input."""
+    from otel_kit.export import scrubbing
+
     patterns = [p for family in _PATTERNS.values() for _, _, p in family] + [_SUSPICIOUS]
+    patterns += [scrubbing._BEARER, scrubbing._JWT, scrubbing._API_KEY, scrubbing._ASSIGNMENT, scrubbing._CARD, scrubbing._SENSITIVE_KEY]
     offenders = {p.pattern[:60]: _unbounded(p) for p in patterns if _unbounded(p)}
     assert offenders == {}
 

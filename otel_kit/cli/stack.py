@@ -73,8 +73,11 @@ def _run(command: list[str], *, cwd: Path | None = None, extra_env: Mapping[str,
             raise StackError(f"command failed ({process.returncode}): {' '.join(command)}\n  log: {log}\n  " + "\n  ".join(tail))
 
 
+GO_FALLBACKS = ("/usr/local/go/bin/go",)
+
+
 def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or next((path for path in GO_FALLBACKS if Path(path).exists()), None)
     if go is None:
         raise StackError("no Go toolchain found: install Go >= 1.24 (https://go.dev/dl/) and make sure `go` is on PATH")
     return go
