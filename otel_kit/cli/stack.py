@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,40 +141,42 @@ def install_collector(root: Path) -> Path:
     return binary
 
 
-def install_jaeger(root: Path) -> Path:
-    binary = root / "bin" / "jaeger"
-    if _stamp(binary, JAEGER_VERSION):
-        _say(f"  jaeger {JAEGER_VERSION}: already built ({binary})")
+def _build_in_module_copy(
+    root: Path, name: str, module: str, version: str, package: str, *, edits: Sequence[Sequence[str]] = (), flags: Sequence[str] = (), note: str = ""
+) -> Path:
+    """Build ``package`` inside a writable copy of ``module@version``.
+
+    For modules whose go.mod has replace directives: `go install pkg@version` refuses those, but
+    a build where the module is the main module honours them.
+    """
+    binary = root / "bin" / name
+    if _stamp(binary, version):
+        _say(f"  {name} {version}: already built ({binary})")
         return binary
     go = _go()
-    log = root / "logs" / "build-jaeger.log"
-    _say(f"  jaeger {JAEGER_VERSION}: downloading the module")
-    source = _module_dir(go, f"github.com/jaegertracing/jaeger@{JAEGER_VERSION}", log)
-    # Its go.mod has a replace line, so `go install pkg@version` refuses it: build inside a copy.
-    work = _writable_copy(source, root / "src" / f"jaeger-{JAEGER_VERSION}")
-    _say("  jaeger: compiling (first time: a few minutes)")
-    _run([go, "build", "-trimpath", "-o", str(binary), "./cmd/jaeger"], cwd=work, log=log)
-    _write_stamp(binary, JAEGER_VERSION)
+    log = root / "logs" / f"build-{name}.log"
+    _say(f"  {name} {version}: downloading the module")
+    work = _writable_copy(_module_dir(go, f"{module}@{version}", log), root / "src" / f"{name}-{version}")
+    for edit in edits:
+        _run([go, *edit], cwd=work, log=log)
+    _say(f"  {name}: compiling {note}")
+    _run([go, "build", "-trimpath", *flags, "-o", str(binary), package], cwd=work, log=log)
+    _write_stamp(binary, version)
     return binary
+
+
+def install_jaeger(root: Path) -> Path:
+    return _build_in_module_copy(root, "jaeger", "github.com/jaegertracing/jaeger", JAEGER_VERSION, "./cmd/jaeger", note="(first time: a few minutes)")
 
 
 def install_loki(root: Path) -> Path:
-    binary = root / "bin" / "loki"
-    if _stamp(binary, LOKI_VERSION):
-        _say(f"  loki {LOKI_VERSION}: already built ({binary})")
-        return binary
-    go = _go()
-    log = root / "logs" / "build-loki.log"
-    _say(f"  loki {LOKI_VERSION}: downloading the module")
-    source = _module_dir(go, f"github.com/grafana/loki/v3@{LOKI_VERSION}", log)
-    work = _writable_copy(source, root / "src" / f"loki-{LOKI_VERSION}")
-    # pkg/push is a nested module (absent from the module zip) replaced by a local path; use the
-    # version go.mod requires instead.
-    _run([go, "mod", "edit", "-dropreplace", "github.com/grafana/loki/pkg/push"], cwd=work, log=log)
-    _say("  loki: compiling (first time: several minutes)")
-    _run([go, "build", "-trimpath", "-mod=mod", "-o", str(binary), "./cmd/loki"], cwd=work, log=log)
-    _write_stamp(binary, LOKI_VERSION)
-    return binary
+    # pkg/push is a nested module (absent from the module zip) replaced by a local path; drop the
+    # replace and use the version go.mod requires instead.
+    return _build_in_module_copy(
+        root, "loki", "github.com/grafana/loki/v3", LOKI_VERSION, "./cmd/loki",
+        edits=[["mod", "edit", "-dropreplace", "github.com/grafana/loki/pkg/push"]], flags=["-mod=mod"],
+        note="(first time: several minutes)",
+    )
 
 
 def find_prometheus(root: Path) -> tuple[Path, Path] | None:
