@@ -61,13 +61,13 @@ def _run(command: list[str], *, cwd: Path | None = None, extra_env: Mapping[str,
     with log.open("a") as handle:
         handle.write(f"$ {' '.join(command)}\n")
         handle.flush()
-        started = time.monotonic()
+        started = last_report = time.monotonic()
         process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=handle, stderr=subprocess.STDOUT)
         while process.poll() is None:
-            time.sleep(5)
-            if time.monotonic() - started > 30:
-                _say(f"      ... still working ({int(time.monotonic() - started)} s, log: {log})")
-                started = time.monotonic() - 5
+            time.sleep(1)
+            if time.monotonic() - last_report >= 30:
+                last_report = time.monotonic()
+                _say(f"      ... still working ({int(last_report - started)} s, log: {log})")
         if process.returncode != 0:
             tail = log.read_text(errors="replace").splitlines()[-25:]
             raise StackError(f"command failed ({process.returncode}): {' '.join(command)}\n  log: {log}\n  " + "\n  ".join(tail))
