@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from otel_kit.config.settings import Settings, resolve
+from otel_kit.config.settings import SPECS, Settings, resolve
 from otel_kit.export import otlp
 from otel_kit.export.otlp import ExportStats
 from otel_kit.export.scrubbing import Scrubber
@@ -251,7 +251,7 @@ def setup(
     Calling ``setup()`` again returns the same :class:`Telemetry` (with one warning).
     """
     global _current, _warned_twice
-    arguments = {k: v for k, v in locals().items() if k in _SETTING_ARGUMENTS}
+    arguments = {k: v for k, v in locals().items() if k in SPECS}
     settings = resolve(arguments)
     with _lock:
         if _current is not None and not _current.closed:
@@ -277,16 +277,6 @@ def setup(
     return telemetry
 
 
-_SETTING_ARGUMENTS = frozenset(
-    {
-        "service_name", "service_version", "environment", "endpoint", "protocol", "headers", "insecure",
-        "sample_ratio", "traces", "metrics", "logs", "console", "metric_interval", "resource_attributes",
-        "instrument", "log_level", "log_format", "log_file", "shutdown_timeout", "export_timeout", "exporter",
-        "fastapi_telemetry", "excluded_urls", "system_metrics", "security", "security_enforce", "audit_key",
-        "health", "slow_queries", "slow_query_ms", "n_plus_one_threshold", "capture_query_text",
-        "ai_capture_content", "scrub",
-    }
-)
 
 
 def _build(

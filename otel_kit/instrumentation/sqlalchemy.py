@@ -116,7 +116,7 @@ def _error(exception_context: Any) -> None:
 
 def install() -> None:
     global _installed
-    sqlalchemy = require("sqlalchemy", "sqlalchemy")
+    require("sqlalchemy", "sqlalchemy")
     if _installed:
         return
     from sqlalchemy import event
@@ -126,7 +126,6 @@ def install() -> None:
     event.listen(Engine, "after_cursor_execute", _after)
     event.listen(Engine, "handle_error", _error)
     _installed = True
-    del sqlalchemy
 
 
 def uninstall() -> None:

@@ -577,9 +577,3 @@ def install_client_wrappers() -> None:
 
     for module_name in sorted({target[1] for target in _TARGETS}):
         when_imported(module_name, _wrap_module)
-
-
-def uninstall_client_wrappers() -> None:
-    for cls, attribute, original in _wrapped.values():
-        setattr(cls, attribute, original)
-    _wrapped.clear()
