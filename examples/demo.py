@@ -125,7 +125,14 @@ def main() -> int:
         print(f"  N+1: {suspect['count']} x '{suspect['fingerprint'][:60]}' on {suspect['route']} (trace {suspect['trace_id']})")
 
     print("\n=== in the backends ===")
-    traces = backends.wait_for(lambda: backends.jaeger_traces(JAEGER, service, "1h", 2000), 60) or []
+    traces: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # ingestion is asynchronous: wait until the count settles
+        latest = backends.jaeger_traces(JAEGER, service, "1h", 5000)
+        if latest and len(latest) == len(traces):
+            break
+        traces = latest
+        time.sleep(3)
     print(f"  Jaeger      {len(traces)} traces for {service}; e.g. {JAEGER}/api/traces/{traces[0]['traceID'] if traces else '-'}")
     queries = {
         "requests": f'sum(http_server_request_duration_seconds_count{{job="{service}"}})',
