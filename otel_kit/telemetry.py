@@ -30,6 +30,7 @@ from otel_kit.providers.traces import build_tracer_provider
 
 if TYPE_CHECKING:
     from otel_kit.analysis.health import HealthMonitor
+    from otel_kit.analysis.processor import AnalysisProcessor
     from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
     from otel_kit.signals.ai import AIMonitor
     from otel_kit.signals.security import SecurityMonitor
@@ -55,6 +56,7 @@ class Telemetry:
         self.skipped: dict[str, str] = {}
         self.health: HealthMonitor | None = None
         self.slow_queries: SlowQueryAnalyzer | None = None
+        self.analysis: AnalysisProcessor | None = None
         self.security: SecurityMonitor | None = None
         self.ai: AIMonitor | None = None
         self.system: SystemMetrics | None = None
@@ -119,7 +121,8 @@ class Telemetry:
             ("instrumented", ", ".join(self.instrumented) or "nothing"),
             ("not instrumented", ", ".join(f"{k} ({v})" for k, v in self.skipped.items()) or "-"),
             ("fastapi telemetry", s.fastapi_telemetry),
-            ("analysis", ", ".join(n for n, on in (("health", self.health), ("slow queries", self.slow_queries)) if on) or "off"),
+            ("analysis", (", ".join(n for n, on in (("health", self.health), ("slow queries", self.slow_queries)) if on) or "off")
+             + (f" | {self.analysis.failures} spans not analysed (errors)" if self.analysis is not None and self.analysis.failures else "")),
             ("signals", ", ".join(n for n, on in (("security", self.security), ("ai", self.ai), ("system", self.system)) if on) or "off"),
             ("logging", f"level {s.log_level}, format {s.log_format or 'auto'}" + (f", file {s.log_file}" if s.log_file else "")),
             ("shutdown timeout", f"{s.shutdown_timeout:g} s"),
@@ -337,20 +340,23 @@ def _build(
 
 def _analysis_processors(telemetry: Telemetry) -> list[SpanProcessor]:
     settings = telemetry.settings
-    processors: list[SpanProcessor] = []
     if settings.health:
         from otel_kit.analysis.health import HealthMonitor
 
         telemetry.health = HealthMonitor()
-        processors.append(telemetry.health.processor)
     if settings.slow_queries:
         from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
 
         telemetry.slow_queries = SlowQueryAnalyzer(
             slow_ms=settings.slow_query_ms, n_plus_one_threshold=settings.n_plus_one_threshold
         )
-        processors.append(telemetry.slow_queries.processor)
-    return processors
+    if telemetry.health is None and telemetry.slow_queries is None:
+        return []
+    from otel_kit.analysis.processor import AnalysisProcessor
+
+    # one processor for both analyses, so each span is dispatched and read once
+    telemetry.analysis = AnalysisProcessor(telemetry.health, telemetry.slow_queries)
+    return [telemetry.analysis]
 
 
 def _instrument(telemetry: Telemetry) -> None:

@@ -14,15 +14,13 @@ import enum
 import inspect
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace import SpanProcessor
 
+from otel_kit.analysis.processor import AnalysisProcessor
 from otel_kit.analysis.quantiles import QuantileSketch
 
 SLOT_SECONDS = 10.0
@@ -80,33 +78,56 @@ class _Slot:
 
 
 class SlidingWindow:
-    """A ring of fixed slots; reading merges the slots that fall inside the requested span."""
+    """A ring of fixed slots; reading merges the slots that fall inside the requested span.
+
+    Its own lock keeps a reader's merge from seeing a sketch mid-update; one lock per window
+    means spans of different routes never wait for each other.
+    """
+
+    __slots__ = ("_current", "_current_end", "_current_start", "_lock", "_slot_seconds", "_slots")
 
     def __init__(self, horizon: float = max(WINDOWS.values()), slot_seconds: float = SLOT_SECONDS) -> None:
         self._slot_seconds = slot_seconds
         self._slots: list[_Slot | None] = [None] * (int(horizon / slot_seconds) + 1)
+        self._lock = threading.Lock()
+        # the slot being filled and its time range: most adds land there without index arithmetic
+        self._current: _Slot | None = None
+        self._current_start = self._current_end = 0.0
 
     def add(self, now: float, seconds: float, error: bool) -> None:
+        with self._lock:
+            slot = self._current
+            if slot is None or not self._current_start <= now < self._current_end:
+                slot = self._slot_at(now)
+            slot.count += 1
+            if error:
+                slot.errors += 1
+            slot.sketch.add(seconds)
+
+    def _slot_at(self, now: float) -> _Slot:
         index = int(now // self._slot_seconds)
         position = index % len(self._slots)
         slot = self._slots[position]
         if slot is None or slot.index != index:
             slot = self._slots[position] = _Slot(index)
-        slot.count += 1
-        if error:
-            slot.errors += 1
-        slot.sketch.add(seconds)
+        if index >= (self._current.index if self._current is not None else index):
+            # only a newer slot becomes current; a late span for an older slot just lands there
+            self._current = slot
+            self._current_start = index * self._slot_seconds
+            self._current_end = self._current_start + self._slot_seconds
+        return slot
 
     def read(self, now: float, seconds: float) -> tuple[int, int, QuantileSketch]:
         newest = int(now // self._slot_seconds)
         oldest = newest - int(seconds // self._slot_seconds) + 1
         count = errors = 0
         sketch = QuantileSketch()
-        for slot in self._slots:
-            if slot is not None and oldest <= slot.index <= newest:
-                count += slot.count
-                errors += slot.errors
-                sketch.merge(slot.sketch)
+        with self._lock:
+            for slot in self._slots:
+                if slot is not None and oldest <= slot.index <= newest:
+                    count += slot.count
+                    errors += slot.errors
+                    sketch.merge(slot.sketch)
         return count, errors, sketch
 
 
@@ -154,53 +175,6 @@ class _Check:
     critical: bool
 
 
-def _classify(span: ReadableSpan) -> tuple[str, str, bool] | None:
-    """(kind, name, is_error) for spans health cares about, else None."""
-    attributes = span.attributes or {}
-    failed = span.status.status_code is StatusCode.ERROR
-    if span.kind is SpanKind.SERVER:
-        method = attributes.get("http.request.method") or attributes.get("http.method")
-        if method is None:
-            return None
-        route = attributes.get("http.route") or span.name.partition(" ")[2] or "unknown"
-        code = attributes.get("http.response.status_code") or attributes.get("http.status_code")
-        error = failed or (isinstance(code, int) and code >= 500)
-        return "route", f"{method} {route}", error
-    if span.kind is SpanKind.CLIENT:
-        system = attributes.get("db.system.name") or attributes.get("db.system")
-        if system is not None:
-            namespace = attributes.get("db.namespace") or attributes.get("db.name")
-            return "dependency", f"db {system}" + (f" {namespace}" if namespace else ""), failed
-        address = attributes.get("server.address") or attributes.get("net.peer.name")
-        if address is not None and (attributes.get("http.request.method") or attributes.get("http.method")):
-            code = attributes.get("http.response.status_code") or attributes.get("http.status_code")
-            return "dependency", f"http {address}", failed or (isinstance(code, int) and code >= 500)
-    return None
-
-
-class _HealthProcessor(SpanProcessor):
-    def __init__(self, monitor: HealthMonitor) -> None:
-        self._monitor = monitor
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
-    def on_end(self, span: ReadableSpan) -> None:
-        try:
-            found = _classify(span)
-            end, start = span.end_time, span.start_time
-            if found is not None and end is not None and start is not None:
-                self._monitor.record(found[0], found[1], (end - start) / 1e9, found[2], now=end / 1e9 if self._monitor.clock is time.time else None)
-        except Exception:  # noqa: BLE001 - analysis must never affect the traced code
-            pass
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
-
-
 class HealthMonitor:
     """Per-route and per-dependency windows, a policy, and registered component checks."""
 
@@ -208,25 +182,38 @@ class HealthMonitor:
         self.policy = policy or HealthPolicy()
         self.clock = clock
         self._lock = threading.Lock()
-        self._targets: OrderedDict[tuple[str, str], SlidingWindow] = OrderedDict()
+        # insertion-ordered: past MAX_TARGETS the oldest target goes (routes are few)
+        self._targets: dict[tuple[str, str], SlidingWindow] = {}
+        # the same windows keyed by raw span attribute values, so the processor builds no name per span
+        self._by_span: dict[tuple[Any, ...], SlidingWindow] = {}
         self._checks: dict[str, _Check] = {}
         self._last_checks: dict[str, CheckResult] = {}
-        self.processor: SpanProcessor = _HealthProcessor(self)
+        self.processor: SpanProcessor = AnalysisProcessor(health=self)
 
     # --- recording ----------------------------------------------------------------------------
 
     def record(self, kind: str, name: str, seconds: float, error: bool, *, now: float | None = None) -> None:
-        """Add one request; ``now`` defaults to the monitor's clock (the span's end time saves a call)."""
+        """Add one request to the ``kind`` ("route" or "dependency") target ``name``."""
+        self._window(kind, name).add(self.clock() if now is None else now, seconds, error)
+
+    def _window(self, kind: str, name: str) -> SlidingWindow:
         key = (kind, name)
-        if now is None:
-            now = self.clock()
-        with self._lock:
-            window = self._targets.get(key)
-            if window is None:
-                if len(self._targets) >= MAX_TARGETS:
-                    self._targets.popitem(last=False)  # routes are few; past the cap, the oldest goes
-                window = self._targets[key] = SlidingWindow()
-            window.add(now, seconds, error)
+        window = self._targets.get(key)
+        if window is None:
+            with self._lock:
+                window = self._targets.get(key)
+                if window is None:
+                    if len(self._targets) >= MAX_TARGETS:
+                        del self._targets[next(iter(self._targets))]
+                        self._by_span.clear()  # it may still point at the evicted window
+                    window = self._targets[key] = SlidingWindow()
+        return window
+
+    def _span_window(self, key: tuple[Any, ...], kind: str, name: str) -> SlidingWindow:
+        window = self._by_span.get(key)
+        if window is None:
+            window = self._by_span[key] = self._window(kind, name)
+        return window
 
     # --- evaluation ---------------------------------------------------------------------------
 

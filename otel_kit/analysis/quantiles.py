@@ -13,16 +13,18 @@ from collections.abc import Iterable
 
 DEFAULT_RELATIVE_ERROR = 0.01
 _MIN_VALUE = 1e-9  # below this, values share bucket 0 (durations here are in seconds)
+_log, _ceil = math.log, math.ceil  # module globals: add() runs once or twice per span
 
 
 class QuantileSketch:
-    __slots__ = ("_buckets", "_count", "_gamma_log", "_max", "_min", "_sum", "_zero", "relative_error")
+    __slots__ = ("_buckets", "_count", "_gamma_log", "_inverse_log", "_max", "_min", "_sum", "_zero", "relative_error")
 
     def __init__(self, relative_error: float = DEFAULT_RELATIVE_ERROR) -> None:
         if not 0 < relative_error < 1:
             raise ValueError(f"relative_error must be in (0, 1), got {relative_error!r}")
         self.relative_error = relative_error
         self._gamma_log = math.log((1 + relative_error) / (1 - relative_error))
+        self._inverse_log = 1 / self._gamma_log  # a multiplication per add instead of a division
         self._buckets: dict[int, int] = {}
         self._zero = 0
         self._count = 0
@@ -37,11 +39,12 @@ class QuantileSketch:
             self._min = value
         if value > self._max:
             self._max = value
-        if value <= _MIN_VALUE:
+        if value > _MIN_VALUE:
+            index = _ceil(_log(value) * self._inverse_log)
+            buckets = self._buckets
+            buckets[index] = buckets.get(index, 0) + 1
+        else:
             self._zero += 1
-            return
-        index = math.ceil(math.log(value) / self._gamma_log)
-        self._buckets[index] = self._buckets.get(index, 0) + 1
 
     def merge(self, other: QuantileSketch) -> None:
         if other._gamma_log != self._gamma_log:

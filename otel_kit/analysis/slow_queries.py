@@ -11,14 +11,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from otel_kit.analysis.processor import AnalysisProcessor
 from otel_kit.analysis.quantiles import QuantileSketch
 from otel_kit.analysis.sql import fingerprint, fingerprint_id
 
@@ -97,15 +96,14 @@ class QueryStatistics:
         return cached
 
     def add(
-        self, text: str, seconds: float, trace_id: str | int, rows: int | None = None, route: str | Callable[[], str] = ""
+        self, text: str, seconds: float, trace_id: str | int, rows: int | None = None, route: str | Callable[[str | int], str] = ""
     ) -> tuple[FingerprintStats, bool, NPlusOne | None]:
         """Record one execution; returns (stats, is_slow, newly detected N+1 or None).
 
-        ``route`` may be a callable: it is only needed (and called) when an N+1 is detected.
+        ``route`` may be a callable taking the trace id: it is only called when an N+1 is detected.
         """
-        ms = seconds * 1000
         with self._lock:
-            fp = self.fingerprint_of(text)
+            fp = self._texts.get(text) or self.fingerprint_of(text)
             stats = self._stats.get(fp)
             if stats is None:
                 if len(self._stats) >= self._max:
@@ -119,28 +117,30 @@ class QueryStatistics:
             if rows is not None and rows >= 0:
                 stats.rows += rows
                 stats.rows_known = True
+            ms = seconds * 1000
             if ms >= stats.slowest_ms:
                 stats.slowest_ms = ms
                 stats.slowest_trace_id = trace_id
             slow = ms >= self.slow_ms
             if slow:
                 stats.slow_calls += 1
-            detected = self._count_in_trace(trace_id, fp, stats.id, route) if trace_id else None
-        return stats, slow, detected
+            if not trace_id:
+                return stats, slow, None
+            counts = self._per_trace.get(trace_id)
+            if counts is None:
+                if len(self._per_trace) >= MAX_TRACES:
+                    del self._per_trace[next(iter(self._per_trace))]  # oldest trace first
+                counts = self._per_trace[trace_id] = {}
+            counts[fp] = count = counts.get(fp, 0) + 1
+            if count < self.n_plus_one_threshold or (trace_id, fp) in self._reported:
+                return stats, slow, None
+            return stats, slow, self._detected(trace_id, fp, stats.id, count, route)
 
-    def _count_in_trace(self, trace_id: str | int, fp: str, fp_id: str, route: str | Callable[[], str]) -> NPlusOne | None:
-        counts = self._per_trace.get(trace_id)
-        if counts is None:
-            if len(self._per_trace) >= MAX_TRACES:
-                del self._per_trace[next(iter(self._per_trace))]  # oldest trace first
-            counts = self._per_trace[trace_id] = {}
-        counts[fp] = count = counts.get(fp, 0) + 1
-        if count < self.n_plus_one_threshold or (trace_id, fp) in self._reported:
-            return None
+    def _detected(self, trace_id: str | int, fp: str, fp_id: str, count: int, route: str | Callable[[str | int], str]) -> NPlusOne:
         self._reported[(trace_id, fp)] = None
         if len(self._reported) > MAX_TRACES:
             self._reported.popitem(last=False)
-        found = NPlusOne(trace_id, fp, fp_id, count, route() if callable(route) else route)
+        found = NPlusOne(trace_id, fp, fp_id, count, route(trace_id) if callable(route) else route)
         self.n_plus_one.append(found)
         if len(self.n_plus_one) > 1000:
             del self.n_plus_one[:100]
@@ -177,43 +177,14 @@ class QueryStatistics:
         }
 
 
-def _is_db_span(span: ReadableSpan) -> bool:
-    attributes = span.attributes
-    return span.kind is SpanKind.CLIENT and attributes is not None and ("db.system.name" in attributes or "db.system" in attributes)
-
-
-class _SlowQueryProcessor(SpanProcessor):
-    def __init__(self, analyzer: SlowQueryAnalyzer) -> None:
-        self._analyzer = analyzer
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            self._analyzer._track_root(span)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        try:
-            if _is_db_span(span):
-                self._analyzer._on_query(span)
-            elif span.parent is None or span.parent.is_remote:
-                self._analyzer._on_root_end(span)
-        except Exception:  # noqa: BLE001 - analysis must never affect the traced code
-            pass
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
-
-
 class SlowQueryAnalyzer:
     """The live analysis: a span processor plus telemetry for slow queries and N+1 patterns."""
 
     def __init__(self, *, slow_ms: float = 500.0, n_plus_one_threshold: int = 10) -> None:
         self.statistics = QueryStatistics(slow_ms=slow_ms, n_plus_one_threshold=n_plus_one_threshold)
-        self.processor: SpanProcessor = _SlowQueryProcessor(self)
-        self._roots: dict[int, Any] = {}
+        self.processor: SpanProcessor = AnalysisProcessor(queries=self)
+        self._roots: dict[str | int, Any] = {}
+        self._route: Callable[[str | int], str] = self._route_of  # bound once, not per query
         self._otel_logger: Any = None
         self._slow_counter: Any = None
         self._n1_counter: Any = None
@@ -246,33 +217,33 @@ class SlowQueryAnalyzer:
     def _on_root_end(self, span: ReadableSpan) -> None:
         trace_id = span.context.trace_id
         self._roots.pop(trace_id, None)
+        if trace_id not in self.statistics._per_trace:  # most traces ran no query: skip the lock
+            return
         counts = self.statistics.finish_trace(trace_id)
         threshold = self.statistics.n_plus_one_threshold
         for fp, count in counts.items():
             if count >= threshold:
                 self.statistics.update_count(trace_id, fp, count)
 
-    def _on_query(self, span: ReadableSpan) -> None:
-        attributes = span.attributes or {}
+    def _on_query(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
         text = attributes.get("db.query.text") or attributes.get("db.statement")
         if not isinstance(text, str) or span.start_time is None or span.end_time is None:
             return
         trace_id = span.context.trace_id  # an int here; formatted only when reported
-        root = self._roots.get(trace_id)
-
-        def route() -> str:
-            if root is None:
-                return ""
-            return str((root.attributes or {}).get("http.route") or root.name)
-
         rows = attributes.get("db.response.returned_rows")
         stats, slow, detected = self.statistics.add(
-            text, (span.end_time - span.start_time) / 1e9, trace_id, rows if isinstance(rows, int) else None, route
+            text, (span.end_time - span.start_time) / 1e9, trace_id, rows if isinstance(rows, int) else None, self._route
         )
         if slow:
             self._report_slow(span, stats, format(trace_id, "032x"))
         if detected is not None:
-            self._report_n_plus_one(root, detected)
+            self._report_n_plus_one(self._roots.get(trace_id), detected)
+
+    def _route_of(self, trace_id: str | int) -> str:
+        root = self._roots.get(trace_id)
+        if root is None:
+            return ""
+        return str((root.attributes or {}).get("http.route") or root.name)
 
     def _report_slow(self, span: ReadableSpan, stats: FingerprintStats, trace_id: str) -> None:
         duration_ms = (span.end_time - span.start_time) / 1e6  # type: ignore[operator]
