@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import otel_kit
 from otel_kit.cli import backends
+from otel_kit.cli.traces import render
 
 ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
 JAEGER = os.environ.get("DEMO_JAEGER_URL", "http://127.0.0.1:16686")
@@ -151,7 +152,12 @@ def main() -> int:
     logs = backends.wait_for(lambda: backends.loki_query(LOKI, f'{{service_name="{service}"}}', since_seconds=600, limit=5000), 60) or []
     security_logs = [line for line in logs if line["labels"].get("event_name", "").startswith("security.") or "security" in json.dumps(line["labels"])]
     print(f"  Loki        {len(logs)} log records ({len(security_logs)} security events)")
-    print(f"\nslow-query report from Jaeger: otel-kit slow-queries --service {service}")
+    example = slow["n_plus_one"][0]["trace_id"] if slow["n_plus_one"] else (traces[0]["traceID"] if traces else None)
+    trace = backends.jaeger_trace(JAEGER, example) if example else None
+    if trace is not None:
+        print("\n=== one N+1 trace from Jaeger (otel-kit trace ID; the Go-built Jaeger has no web UI) ===")
+        print("\n".join(line for line in render(trace).splitlines()[:16]))
+    print(f"\nmore: otel-kit traces --service {service}  |  otel-kit slow-queries --service {service}")
     return 0 if traces and logs else 1
 
 

@@ -1,4 +1,4 @@
-"""The ``otel-kit`` command: ``stack``, ``doctor`` and ``slow-queries``."""
+"""The ``otel-kit`` command: ``stack``, ``doctor``, ``slow-queries``, ``traces`` and ``trace``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     slow.add_argument("--slow-ms", type=float, default=500.0)
     slow.add_argument("--n-plus-one", type=int, default=10)
     slow.add_argument("--json", action="store_true")
+
+    traces = commands.add_parser("traces", help="list recent traces of a service from Jaeger")
+    traces.add_argument("--jaeger", default="http://127.0.0.1:16686")
+    traces.add_argument("--service", required=True)
+    traces.add_argument("--lookback", default="15m")
+    traces.add_argument("--limit", type=int, default=20)
+    traces.add_argument("--errors", action="store_true", help="only traces with an error span")
+    traces.add_argument("--json", action="store_true")
+
+    trace = commands.add_parser("trace", help="one trace from Jaeger as a text waterfall")
+    trace.add_argument("trace_id")
+    trace.add_argument("--jaeger", default="http://127.0.0.1:16686")
+    trace.add_argument("--width", type=int, default=30, help="width of the time bars in characters")
+    trace.add_argument("--json", action="store_true", help="Jaeger's JSON for the trace instead")
     return parser
 
 
@@ -55,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         from otel_kit.cli import doctor
 
         return doctor.run(endpoint=args.endpoint, jaeger=args.jaeger, prometheus=args.prometheus, loki=args.loki, timeout=args.timeout)
+    if args.command in ("traces", "trace"):
+        from otel_kit.cli import traces
+
+        if args.command == "trace":
+            return traces.run_trace(jaeger=args.jaeger, trace_id=args.trace_id, as_json=args.json, width=max(10, args.width))
+        return traces.run_traces(jaeger=args.jaeger, service=args.service, lookback=args.lookback, limit=args.limit, errors_only=args.errors, as_json=args.json)
     from otel_kit.cli import slow_queries
 
     return slow_queries.run(

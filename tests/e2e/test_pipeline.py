@@ -146,7 +146,7 @@ def test_signal_families_in_prometheus_and_loki(stack: Any) -> None:
 
 
 def test_slow_query_event_in_jaeger_and_cli_report(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    """The slow query's event is on its span in Jaeger, and `otel-kit slow-queries` lists it from Jaeger."""
+    """The slow query's event is in Jaeger; `otel-kit slow-queries`, `traces` and `trace` show it from Jaeger."""
     from otel_kit.cli import main
 
     service = f"e2e-slow-{uuid.uuid4().hex[:8]}"
@@ -167,6 +167,14 @@ def test_slow_query_event_in_jaeger_and_cli_report(stack: Any, capsys: pytest.Ca
     assert main.main(["slow-queries", "--jaeger", stack.jaeger_url, "--service", service, "--lookback", "1h", "--slow-ms", "100"]) == 0
     out = capsys.readouterr().out
     assert "select sleep_ms(?), count(*) from orders" in out and trace_id in out
+    # the terminal stand-in for Jaeger's UI shows the same trace, the slow span and its event
+    assert main.main(["trace", trace_id, "--jaeger", stack.jaeger_url]) == 0
+    waterfall = capsys.readouterr().out
+    assert waterfall.startswith(f"trace {trace_id}  {service}  ") and "GET /report" in waterfall
+    assert "[db.query.slow]" in waterfall and "sleep_ms" in waterfall
+    assert main.main(["traces", "--jaeger", stack.jaeger_url, "--service", service, "--lookback", "1h"]) == 0
+    listing = capsys.readouterr().out
+    assert trace_id in listing and "[db.query.slow]" in listing
 
 
 def test_spans_survive_jaeger_restart(stack: Any) -> None:
