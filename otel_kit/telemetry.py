@@ -444,8 +444,8 @@ def _attach_signals(telemetry: Telemetry) -> None:
             from otel_kit.signals.system import SystemMetrics
 
             telemetry.system = SystemMetrics(telemetry.meter_provider)
-        if telemetry.health is not None and settings.metrics:
-            telemetry.health.export_metrics(telemetry.meter)
+        if telemetry.health is not None:
+            telemetry.health.bind(telemetry)
         if telemetry.slow_queries is not None:
             telemetry.slow_queries.bind(telemetry)
     except Exception as exc:  # noqa: BLE001

@@ -78,6 +78,39 @@ def test_transition_back_to_healthy_after_window() -> None:
     assert monitor.span_status()[0] is Status.HEALTHY
 
 
+def test_transitions_recorded_once_per_change() -> None:
+    """Each status change is recorded once, with the previous status and the reason; no change, no record."""
+    monitor, clock = _monitor(min_requests=5)
+    for _ in range(10):
+        monitor.record("route", "GET /x", 0.01, True)
+    monitor.evaluate()
+    monitor.evaluate()
+    clock.now += 301
+    for _ in range(10):
+        monitor.record("route", "GET /x", 0.01, False)
+    monitor.evaluate()
+    changes = [(c.kind, c.name, c.previous, c.status) for c in monitor.transitions]
+    assert changes == [
+        ("route", "GET /x", Status.HEALTHY, Status.UNHEALTHY), ("overall", "service", Status.HEALTHY, Status.UNHEALTHY),
+        ("route", "GET /x", Status.UNHEALTHY, Status.HEALTHY), ("overall", "service", Status.UNHEALTHY, Status.HEALTHY),
+    ]
+    assert monitor.transitions[0].reason == "GET /x: 100% errors over 5m, threshold 5%" and monitor.transitions[0].at == 1_000_000.0
+
+
+def test_report_shows_both_windows() -> None:
+    """The detailed report gives each target's 1-minute and 5-minute figures beside the policy window's."""
+    monitor, clock = _monitor(min_requests=5)
+    for _ in range(10):
+        monitor.record("route", "GET /x", 0.01, True)
+    clock.now += 120
+    for _ in range(10):
+        monitor.record("route", "GET /x", 0.01, False)
+    (route,) = asyncio.run(monitor.report(run_checks=False))["routes"]
+    assert (route["requests"], route["window"]) == (20, "5m")
+    assert route["windows"]["1m"] == {"status": "healthy", "requests": 10, "errors": 0, "error_rate": 0.0, "p95_ms": pytest.approx(10, rel=0.01)}
+    assert route["windows"]["5m"]["errors"] == 10 and route["windows"]["5m"]["status"] == "unhealthy"
+
+
 def test_percentiles_reported() -> None:
     """Targets report p50/p95/p99 from the sketch."""
     monitor, _ = _monitor()
@@ -171,6 +204,13 @@ def test_ready_endpoint_goes_503_and_back() -> None:
         for _ in range(25):
             client.get("/checkout")
         assert client.get("/health/ready").status_code == 200
+        detailed = client.get("/health/detailed").json()
+        assert [(t["name"], t["previous"], t["status"]) for t in detailed["transitions"] if t["kind"] == "route"] == [
+            ("GET /checkout", "healthy", "unhealthy"), ("GET /checkout", "unhealthy", "healthy"),
+        ]
+        changed = [r for r in cap.log_records("otel_kit.health.changed") if r.attributes["target.kind"] == "route"]
+        assert [(r.attributes["health.status"], r.severity_text) for r in changed] == [("unhealthy", "WARN"), ("healthy", "INFO")]
+        assert "GET /checkout" in str(changed[0].body) and "errors over 5m" in changed[0].attributes["health.reason"]
 
 
 def test_detailed_endpoint_token() -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,8 @@ from otel_kit.analysis.quantiles import QuantileSketch
 SLOT_SECONDS = 10.0
 WINDOWS = {"1m": 60.0, "5m": 300.0}
 MAX_TARGETS = 500
+TRANSITION_EVENT = "otel_kit.health.changed"
+_log = logging.getLogger("otel_kit.health")
 
 
 class Status(str, enum.Enum):
@@ -145,7 +149,9 @@ class TargetHealth:
     window: str
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, brief: bool = False) -> dict[str, Any]:
+        if brief:
+            return {"status": self.status.value, "requests": self.requests, "errors": self.errors, "error_rate": round(self.error_rate, 4), "p95_ms": round(self.p95_ms, 2)}
         return {
             "kind": self.kind, "name": self.name, "status": self.status.value, "requests": self.requests,
             "errors": self.errors, "error_rate": round(self.error_rate, 4), "p50_ms": round(self.p50_ms, 2),
@@ -163,6 +169,21 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "detail": self.detail, "duration_ms": round(self.duration_ms, 2), "critical": self.critical}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A target's status changed between two evaluations (``at`` in the monitor's clock, seconds)."""
+
+    at: float
+    kind: str
+    name: str
+    previous: Status
+    status: Status
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": round(self.at, 3), "kind": self.kind, "name": self.name, "previous": self.previous.value, "status": self.status.value, "reason": self.reason}
 
 
 CheckFunction = Callable[[], Any] | Callable[[], Awaitable[Any]]
@@ -188,6 +209,9 @@ class HealthMonitor:
         self._by_span: dict[tuple[Any, ...], SlidingWindow] = {}
         self._checks: dict[str, _Check] = {}
         self._last_checks: dict[str, CheckResult] = {}
+        self._statuses: dict[tuple[str, str], Status] = {}
+        self.transitions: deque[Transition] = deque(maxlen=100)
+        self._otel_logger: Any = None
         self.processor: SpanProcessor = AnalysisProcessor(health=self)
 
     # --- recording ----------------------------------------------------------------------------
@@ -292,18 +316,75 @@ class HealthMonitor:
         status = worst(t.status for t in evaluated)
         return status, [t.reason for t in evaluated if t.status is not Status.HEALTHY]
 
-    async def report(self, *, run_checks: bool = True) -> dict[str, Any]:
-        checks = await self.run_checks() if run_checks else list(self._last_checks.values())
-        span_status, reasons = self.span_status()
+    def evaluate(self, checks: list[CheckResult] | None = None) -> tuple[Status, list[TargetHealth], list[CheckResult], list[str]]:
+        """Overall status, targets, checks and reasons; status changes since the last call are recorded.
+
+        ``checks`` defaults to the results of the last ``run_checks()``. A non-critical check can
+        make the service degraded, never unhealthy.
+        """
+        if checks is None:
+            with self._lock:
+                checks = list(self._last_checks.values())
+        evaluated = self.targets()
         check_status = worst(c.status if c.critical else min(c.status, Status.DEGRADED, key=lambda s: s.level) for c in checks)
+        overall = worst([*(t.status for t in evaluated), check_status])
+        reasons = [t.reason for t in evaluated if t.status is not Status.HEALTHY]
         reasons += [f"check {c.name}: {c.detail}" for c in checks if c.status is not Status.HEALTHY]
-        overall = worst((span_status, check_status))
+        now = self.clock()
+        for target in evaluated:
+            self._note(target.kind, target.name, target.status, target.reason, now)
+        for check in checks:
+            self._note("component", check.name, check.status, f"check {check.name}: {check.detail}", now)
+        self._note("overall", "service", overall, "; ".join(reasons) or "all targets and checks healthy", now)
+        return overall, evaluated, checks, reasons
+
+    def _note(self, kind: str, name: str, status: Status, reason: str, now: float) -> None:
+        with self._lock:
+            previous = self._statuses.get((kind, name), Status.HEALTHY)
+            self._statuses[(kind, name)] = status
+            if previous is status:
+                return
+            change = Transition(now, kind, name, previous, status, reason)
+            self.transitions.append(change)
+        worse = status.level > previous.level
+        message = f"health {kind} {name!r}: {previous.value} -> {status.value}: {reason}"
+        # otel-kit's own loggers are kept out of export (no loops), so the record is emitted directly
+        _log.log(logging.WARNING if worse else logging.INFO, message)
+        if self._otel_logger is not None:
+            from opentelemetry._logs import LogRecord, SeverityNumber
+
+            self._otel_logger.emit(
+                LogRecord(
+                    timestamp=time.time_ns(), body=message, event_name=TRANSITION_EVENT,
+                    severity_number=SeverityNumber.WARN if worse else SeverityNumber.INFO, severity_text="WARN" if worse else "INFO",
+                    attributes={"target.kind": kind, "target.name": name, "health.previous_status": previous.value, "health.status": status.value, "health.reason": reason[:1000]},
+                )
+            )
+
+    async def report(self, *, run_checks: bool = True) -> dict[str, Any]:
+        checks = await self.run_checks() if run_checks else None
+        overall, evaluated, results, reasons = self.evaluate(checks)
+        now = self.clock()
+        windows: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._lock:
+            items = list(self._targets.items())
+        for (kind, name), window in items:
+            windows[(kind, name)] = {
+                label: self._evaluate(kind, name, *window.read(now, seconds), label).as_dict(brief=True) for label, seconds in WINDOWS.items()
+            }
+
+        def target(t: TargetHealth) -> dict[str, Any]:
+            return {**t.as_dict(), "windows": windows.get((t.kind, t.name), {})}
+
+        with self._lock:
+            recent = [change.as_dict() for change in list(self.transitions)[-20:]]
         return {
             "status": overall.value,
             "reasons": reasons,
-            "routes": [t.as_dict() for t in self.targets() if t.kind == "route"],
-            "dependencies": [t.as_dict() for t in self.targets() if t.kind == "dependency"],
-            "checks": [c.as_dict() for c in checks],
+            "routes": [target(t) for t in evaluated if t.kind == "route"],
+            "dependencies": [target(t) for t in evaluated if t.kind == "dependency"],
+            "checks": [c.as_dict() for c in results],
+            "transitions": recent,
             "policy": {
                 "window": self.policy.window, "min_requests": self.policy.min_requests,
                 "error_rate_degraded": self.policy.error_rate_degraded, "error_rate_unhealthy": self.policy.error_rate_unhealthy,
@@ -311,19 +392,23 @@ class HealthMonitor:
             },
         }
 
+    def bind(self, telemetry: Any) -> None:
+        """Export the status as a metric and status changes as log records, once the providers exist."""
+        if telemetry.logger_provider is not None:
+            self._otel_logger = telemetry.logger_provider.get_logger("otel_kit.health")
+        if telemetry.meter_provider is not None:
+            self.export_metrics(telemetry.meter)
+
     def export_metrics(self, meter: Any) -> None:
         """``otel_kit.health.status`` (0 healthy, 1 degraded, 2 unhealthy) per target, for alerting."""
         from opentelemetry.metrics import CallbackOptions, Observation
 
         def observe(options: CallbackOptions) -> Iterable[Observation]:
-            evaluated = self.targets()
+            overall, evaluated, checks, _ = self.evaluate()
             for target in evaluated:
                 yield Observation(target.status.level, {"target.kind": target.kind, "target.name": target.name})
-            with self._lock:
-                checks = list(self._last_checks.values())
             for check in checks:
                 yield Observation(check.status.level, {"target.kind": "component", "target.name": check.name})
-            overall = worst([t.status for t in evaluated] + [c.status for c in checks if c.critical])
             yield Observation(overall.level, {"target.kind": "overall", "target.name": "service"})
 
         meter.create_observable_gauge(
