@@ -119,6 +119,8 @@ def main() -> int:
         print(f"  - {reason}")
     for route in health["routes"][:6]:
         print(f"  {route['name']:28} {route['requests']:4} req  {route['error_rate']:6.1%} errors  p95 {route['p95_ms']:7.1f} ms  {route['status']}")
+    for change in health["transitions"][-3:]:
+        print(f"  changed: {change['kind']} {change['name']}: {change['previous']} -> {change['status']}")
     print("\n=== slow queries (in process) ===")
     for row in slow["fingerprints"]:
         print(f"  {row['calls']:4} calls  total {row['total_ms']:8.1f} ms  p95 {row['p95_ms']:7.1f} ms  max {row['max_ms']:7.1f} ms  {row['fingerprint'][:70]}")
