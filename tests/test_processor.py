@@ -7,9 +7,12 @@ import threading
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from otel_kit.analysis import health as health_module
+from otel_kit.analysis import slow_queries as slow_module
 from otel_kit.analysis.health import HealthMonitor, SlidingWindow
 from otel_kit.analysis.processor import AnalysisProcessor, span_attributes
 from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
@@ -163,3 +166,20 @@ def test_setup_installs_one_analysis_processor() -> None:
         assert "3 spans not analysed (errors)" in telemetry.describe()
     with capture(health=False, slow_queries=False) as cap:
         assert cap.telemetry.analysis is None
+
+
+def test_state_stays_bounded_under_cardinality_and_lost_roots() -> None:
+    """2,000 routes and 12,000 traces whose roots never end keep targets, caches and per-trace state bounded."""
+    health, queries = HealthMonitor(), SlowQueryAnalyzer()
+    tracer = _provider(AnalysisProcessor(health, queries))
+    for i in range(2_000):
+        with tracer.start_as_current_span(f"GET /r{i}", kind=SpanKind.SERVER, attributes={"http.request.method": "GET", "http.route": f"/r{i}"}):
+            pass
+    assert len(health._targets) <= health_module.MAX_TARGETS and len(health._by_span) <= health_module.MAX_TARGETS
+    names = {t.name for t in health.targets()}
+    assert "GET /r1999" in names and "GET /r0" not in names  # the oldest went first
+    for i in range(12_000):
+        lost = tracer.start_span("worker", kind=SpanKind.INTERNAL)  # a root that never ends
+        with tracer.start_as_current_span("SELECT", context=trace.set_span_in_context(lost), kind=SpanKind.CLIENT, attributes={"db.system": "sqlite", "db.statement": f"SELECT {i}"}):
+            pass
+    assert len(queries.statistics._per_trace) <= slow_module.MAX_TRACES and len(queries._roots) <= slow_module.MAX_OPEN_ROOTS

@@ -104,7 +104,7 @@ class AnalysisProcessor(SpanProcessor):
                         window = health._by_span.get(key) or health._span_window(key, "dependency", f"db {system} {namespace}" if namespace else f"db {system}")
                         window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, span.status.status_code is _ERROR)
                     if queries is not None:
-                        queries._on_query(span, attributes)
+                        queries._on_query(span, attributes, seconds)
                 elif health is not None:
                     address = attributes.get("server.address") or attributes.get("net.peer.name")
                     if address is not None and (attributes.get("http.request.method") or attributes.get("http.method")):

@@ -24,6 +24,9 @@ from otel_kit.analysis.sql import fingerprint, fingerprint_id
 _log = logging.getLogger("otel_kit.analysis.slow_queries")
 MAX_FINGERPRINTS = 1000
 MAX_TRACES = 10_000
+# Root spans still open, kept to name the route and take the N+1 event. A root that is never
+# ended stays referenced until evicted, so this bound is also a memory bound (~2 KB a span).
+MAX_OPEN_ROOTS = 2_000
 SLOW_EVENT = "db.query.slow"
 N_PLUS_ONE_EVENT = "db.query.n_plus_one"
 
@@ -80,7 +83,9 @@ class QueryStatistics:
         self._max = max_fingerprints
         self._stats: OrderedDict[str, FingerprintStats] = OrderedDict()
         self._texts: OrderedDict[str, str] = OrderedDict()
-        self._per_trace: dict[str | int, dict[str, int]] = {}
+        # OrderedDict, not dict: evicting a plain dict's first key scans every deleted slot before
+        # it (measured 4.4 µs per eviction at 10,000 entries, against 0.24 µs for popitem here)
+        self._per_trace: OrderedDict[str | int, dict[str, int]] = OrderedDict()
         self._reported: OrderedDict[tuple[str | int, str], None] = OrderedDict()
         self.n_plus_one: list[NPlusOne] = []
         self.evicted = 0
@@ -129,7 +134,7 @@ class QueryStatistics:
             counts = self._per_trace.get(trace_id)
             if counts is None:
                 if len(self._per_trace) >= MAX_TRACES:
-                    del self._per_trace[next(iter(self._per_trace))]  # oldest trace first
+                    self._per_trace.popitem(last=False)  # oldest trace first
                 counts = self._per_trace[trace_id] = {}
             counts[fp] = count = counts.get(fp, 0) + 1
             if count < self.n_plus_one_threshold or (trace_id, fp) in self._reported:
@@ -183,7 +188,7 @@ class SlowQueryAnalyzer:
     def __init__(self, *, slow_ms: float = 500.0, n_plus_one_threshold: int = 10) -> None:
         self.statistics = QueryStatistics(slow_ms=slow_ms, n_plus_one_threshold=n_plus_one_threshold)
         self.processor: SpanProcessor = AnalysisProcessor(queries=self)
-        self._roots: dict[str | int, Any] = {}
+        self._roots: OrderedDict[str | int, Any] = OrderedDict()  # see QueryStatistics._per_trace
         self._route: Callable[[str | int], str] = self._route_of  # bound once, not per query
         self._otel_logger: Any = None
         self._slow_counter: Any = None
@@ -205,13 +210,13 @@ class SlowQueryAnalyzer:
         return self.statistics.report(top, order)
 
     def _track_root(self, span: Any) -> None:
-        # Plain dict operations are atomic under the GIL; no lock on this per-span path.
+        # OrderedDict operations run in C, atomic under the GIL: no lock on this per-span path.
         roots = self._roots
         roots[span.context.trace_id] = span
-        if len(roots) > MAX_TRACES:
+        if len(roots) > MAX_OPEN_ROOTS:
             try:
-                del roots[next(iter(roots))]
-            except (KeyError, RuntimeError, StopIteration):
+                roots.popitem(last=False)
+            except KeyError:
                 pass
 
     def _on_root_end(self, span: ReadableSpan) -> None:
@@ -225,15 +230,13 @@ class SlowQueryAnalyzer:
             if count >= threshold:
                 self.statistics.update_count(trace_id, fp, count)
 
-    def _on_query(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+    def _on_query(self, span: ReadableSpan, attributes: Mapping[str, Any], seconds: float) -> None:
         text = attributes.get("db.query.text") or attributes.get("db.statement")
-        if not isinstance(text, str) or span.start_time is None or span.end_time is None:
+        if not isinstance(text, str):
             return
         trace_id = span.context.trace_id  # an int here; formatted only when reported
         rows = attributes.get("db.response.returned_rows")
-        stats, slow, detected = self.statistics.add(
-            text, (span.end_time - span.start_time) / 1e9, trace_id, rows if isinstance(rows, int) else None, self._route
-        )
+        stats, slow, detected = self.statistics.add(text, seconds, trace_id, rows if isinstance(rows, int) else None, self._route)
         if slow:
             self._report_slow(span, stats, format(trace_id, "032x"))
         if detected is not None:
