@@ -199,7 +199,7 @@ class _Check:
 class HealthMonitor:
     """Per-route and per-dependency windows, a policy, and registered component checks."""
 
-    def __init__(self, policy: HealthPolicy | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, policy: HealthPolicy | None = None, *, clock: Callable[[], float] = time.time, log_transitions: bool = True) -> None:
         self.policy = policy or HealthPolicy()
         self.clock = clock
         self._lock = threading.Lock()
@@ -212,6 +212,7 @@ class HealthMonitor:
         self._statuses: dict[tuple[str, str], Status] = {}
         self.transitions: deque[Transition] = deque(maxlen=100)
         self._otel_logger: Any = None
+        self._log_transitions = log_transitions
         self.processor: SpanProcessor = AnalysisProcessor(health=self)
 
     # --- recording ----------------------------------------------------------------------------
@@ -346,6 +347,8 @@ class HealthMonitor:
                 return
             change = Transition(now, kind, name, previous, status, reason)
             self.transitions.append(change)
+        if not self._log_transitions:
+            return
         worse = status.level > previous.level
         message = f"health {kind} {name!r}: {previous.value} -> {status.value}: {reason}"
         # otel-kit's own loggers are kept out of export (no loops), so the record is emitted directly

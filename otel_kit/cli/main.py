@@ -1,4 +1,4 @@
-"""The ``otel-kit`` command: ``stack``, ``doctor``, ``slow-queries``, ``traces`` and ``trace``."""
+"""The ``otel-kit`` command: ``stack``, ``doctor``, ``slow-queries``, ``health``, ``traces`` and ``trace``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     slow.add_argument("--n-plus-one", type=int, default=10)
     slow.add_argument("--json", action="store_true")
 
+    health = commands.add_parser("health", help="a service's health from its traces in Jaeger (exit status 0/1/2)")
+    health.add_argument("--jaeger", default="http://127.0.0.1:16686")
+    health.add_argument("--service", required=True)
+    health.add_argument("--window", default="5m", help="1m or 5m (default 5m)")
+    health.add_argument("--limit", type=int, default=5000, help="traces to read")
+    health.add_argument("--min-requests", type=int)
+    health.add_argument("--error-rate-degraded", type=float)
+    health.add_argument("--error-rate-unhealthy", type=float)
+    health.add_argument("--p95-degraded-ms", type=float)
+    health.add_argument("--p95-unhealthy-ms", type=float)
+    health.add_argument("--json", action="store_true")
+
     traces = commands.add_parser("traces", help="list recent traces of a service from Jaeger")
     traces.add_argument("--jaeger", default="http://127.0.0.1:16686")
     traces.add_argument("--service", required=True)
@@ -69,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         from otel_kit.cli import doctor
 
         return doctor.run(endpoint=args.endpoint, jaeger=args.jaeger, prometheus=args.prometheus, loki=args.loki, timeout=args.timeout)
+    if args.command == "health":
+        from otel_kit.cli import health
+
+        policy = {name: getattr(args, name) for name in ("min_requests", "error_rate_degraded", "error_rate_unhealthy", "p95_degraded_ms", "p95_unhealthy_ms")}
+        return health.run(jaeger=args.jaeger, service=args.service, window=args.window, limit=args.limit, as_json=args.json, policy=policy)
     if args.command in ("traces", "trace"):
         from otel_kit.cli import traces
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -175,6 +176,30 @@ def test_slow_query_event_in_jaeger_and_cli_report(stack: Any, capsys: pytest.Ca
     assert main.main(["traces", "--jaeger", stack.jaeger_url, "--service", service, "--lookback", "1h"]) == 0
     listing = capsys.readouterr().out
     assert trace_id in listing and "[db.query.slow]" in listing
+
+
+def test_health_verdict_from_jaeger(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`otel-kit health` judges the service from its traces in Jaeger as the live monitor does: exit 2, same reason."""
+    from otel_kit.cli import main
+
+    service = f"e2e-health-{uuid.uuid4().hex[:8]}"
+    telemetry = _setup(stack, service, system_metrics=False)
+    client = TestClient(_app(_engine()), raise_server_exceptions=False)
+    for order in range(5):
+        client.post(f"/orders/{order}")
+    for _ in range(25):
+        client.get("/fail")
+    assert telemetry.health is not None
+    live_status, live_targets, _, live_reasons = telemetry.health.evaluate()
+    telemetry.force_flush(10)
+    telemetry.shutdown(10)
+    assert backends.wait_for(lambda: len(backends.jaeger_traces(stack.jaeger_url, service, "5m", 100)) >= 30, TIMEOUT)
+    capsys.readouterr()
+    assert main.main(["health", "--jaeger", stack.jaeger_url, "--service", service, "--window", "5m", "--json"]) == live_status.level == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "unhealthy" and report["reasons"] == live_reasons == ["GET /fail: 100% errors over 5m, threshold 5%"]
+    offline = {(t["kind"], t["name"]): (t["requests"], t["errors"], t["status"]) for t in report["targets"]}
+    assert offline == {(t.kind, t.name): (t.requests, t.errors, t.status.value) for t in live_targets}
 
 
 def test_spans_survive_jaeger_restart(stack: Any) -> None:
