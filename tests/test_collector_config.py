@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -75,7 +77,7 @@ def test_docker_compose_uses_the_same_files() -> None:
     """docker-compose mounts the same config files, pins image tags and uses host networking (same ports)."""
     compose = yaml.safe_load((CONFIG / "docker-compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"collector", "jaeger", "loki", "prometheus"}
+    assert set(services) == {"collector", "jaeger", "loki", "prometheus", "grafana"}
     for name, service in services.items():
         assert service["network_mode"] == "host", name
         _, _, tag = service["image"].rpartition(":")
@@ -86,3 +88,63 @@ def test_docker_compose_uses_the_same_files() -> None:
                 assert (CONFIG / source).exists(), f"{name} mounts missing {source}"
     assert "0.152.0" in services["collector"]["image"]
     assert "--web.enable-remote-write-receiver" in services["prometheus"]["command"]
+    provider = yaml.safe_load((CONFIG / "grafana/provisioning/dashboards/otel-kit.yaml").read_text())["providers"][0]
+    assert f"./grafana/dashboards:{provider['options']['path']}:ro" in services["grafana"]["volumes"]
+    assert services["grafana"]["environment"]["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
+
+
+DASHBOARD = CONFIG / "grafana" / "dashboards" / "otel-kit-service.json"
+# Grafana's variables, as an instant query against a real backend would see them
+_SUBSTITUTIONS = {"$__rate_interval": "1m", "$__range": "1h"}
+
+
+def dashboard_queries(job: str = "checkout") -> list[tuple[str, str, str]]:
+    """(panel title, datasource uid, query with Grafana variables filled in) for every target."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            query = target["expr"].replace("$job", job)
+            for variable, value in _SUBSTITUTIONS.items():
+                query = query.replace(variable, value)
+            out.append((panel["title"], target["datasource"]["uid"], query))
+    return out
+
+
+def test_dashboard_is_consistent_with_the_provisioned_data_sources() -> None:
+    """Panels use provisioned data sources, have unique ids, fit the grid without overlapping, and fill every variable."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    sources = yaml.safe_load((CONFIG / "grafana/provisioning/datasources/otel-kit.yaml").read_text())["datasources"]
+    uids = {source["uid"]: source for source in sources}
+    assert {"prometheus", "loki", "jaeger"} <= set(uids)
+    assert uids["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"] == "jaeger"
+    panels: list[dict[str, Any]] = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not area & cells, f"{panel['title']} overlaps another panel"
+        cells |= area
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] in uids and panel["targets"], panel["title"]
+    queries = dashboard_queries()
+    assert len(queries) >= 20 and not [q for _, _, q in queries if "$" in q], "a Grafana variable is left unfilled"
+    assert {uid for _, uid, _ in queries} == {"prometheus", "loki"}
+
+
+def test_dashboard_promql_passes_promtool(stack_root: Path, tmp_path: Path) -> None:
+    """Every PromQL expression in the dashboard parses: each becomes a recording rule for `promtool check rules`."""
+    from otel_kit.cli.stack import find_prometheus
+
+    found = find_prometheus(stack_root)
+    assert found is not None
+    rules = [{"record": f"dashboard:query_{index}", "expr": query} for index, (_, uid, query) in enumerate(dashboard_queries()) if uid == "prometheus"]
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    check = subprocess.run([str(found[1]), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    broken = tmp_path / "broken.rules.yml"  # the check itself can fail
+    broken.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [{"record": "x:y", "expr": "sum by (a (up)"}]}]}))
+    assert subprocess.run([str(found[1]), "check", "rules", str(broken)], capture_output=True, timeout=60).returncode != 0

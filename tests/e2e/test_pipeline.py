@@ -144,6 +144,20 @@ def test_signal_families_in_prometheus_and_loki(stack: Any) -> None:
     assert brute and brute[0]["labels"].get("client_address") == "203.0.113.9"
     attack = backends.wait_for(lambda: backends.loki_query(stack.loki_url, f'{{service_name="{service}"}} |= "sql injection"'), TIMEOUT)
     assert attack
+    # the shipped Grafana dashboard: every query runs against the real backends (a bad one is an HTTP 400
+    # here), and the service panels have data; the Collector panels need two 15 s scrapes, so are not required
+    from tests.test_collector_config import dashboard_queries
+
+    answered: dict[str, bool] = {}
+    for title, uid, query in dashboard_queries(service):
+        rows = backends.prometheus_query(stack.prometheus_url, query) if uid == "prometheus" else backends.loki_query(stack.loki_url, query, since_seconds=600)
+        answered[title] = answered.get(title, False) or bool(rows)
+    expected_panels = {
+        "Service health", "Health by route, dependency and component", "Requests per second by route", "p95 latency by route",
+        "Security events per second by type", "Authentication attempts by result", "Security events",
+        "Tokens per second by model and type", "Spend over the range (USD)", "CPU utilisation", "Memory",
+    }
+    assert expected_panels - {title for title, has_data in answered.items() if has_data} == set()
 
 
 def test_slow_query_event_in_jaeger_and_cli_report(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
