@@ -35,7 +35,7 @@ def _hex(trace_id: str | int) -> str:
     return format(trace_id, "032x") if isinstance(trace_id, int) else trace_id
 
 
-@dataclass
+@dataclass(slots=True)  # updated on every query: slots make attribute writes cheaper
 class FingerprintStats:
     fingerprint: str
     id: str
@@ -107,7 +107,9 @@ class QueryStatistics:
 
         ``route`` may be a callable taking the trace id: it is only called when an N+1 is detected.
         """
-        with self._lock:
+        lock = self._lock  # acquire/release: see SlidingWindow.add
+        lock.acquire()
+        try:
             fp = self._texts.get(text) or self.fingerprint_of(text)
             stats = self._stats.get(fp)
             if stats is None:
@@ -140,6 +142,8 @@ class QueryStatistics:
             if count < self.n_plus_one_threshold or (trace_id, fp) in self._reported:
                 return stats, slow, None
             return stats, slow, self._detected(trace_id, fp, stats.id, count, route)
+        finally:
+            lock.release()
 
     def _detected(self, trace_id: str | int, fp: str, fp_id: str, count: int, route: str | Callable[[str | int], str]) -> NPlusOne:
         self._reported[(trace_id, fp)] = None
