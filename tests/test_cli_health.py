@@ -15,7 +15,7 @@ from tests.test_offline import _request
 def _serve(monkeypatch: pytest.MonkeyPatch, traces: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
     calls: list[tuple[str, str, int]] = []
 
-    def fake(base: str, service: str, lookback: str = "1h", limit: int = 1000) -> list[dict[str, Any]]:
+    def fake(base: str, service: str, lookback: str = "1h", limit: int = 1000, tags: Any = None) -> list[dict[str, Any]]:
         calls.append((service, lookback, limit))
         return traces
 

@@ -69,13 +69,20 @@ def test_trace_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
 def test_traces_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`otel-kit traces` lists newest first, filters by errors, and validates its options."""
     ok = {**_trace(), "traceID": "1" * 32, "spans": [{**_span("x", "GET /ok", 1_800_000_000_000_000, 1000), "traceID": "1" * 32}]}
-    monkeypatch.setattr(backends, "jaeger_traces", lambda base, service, lookback, limit: [_trace(), ok])
+    asked: list[Any] = []
+
+    def fake(base: str, service: str, lookback: str, limit: int, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        asked.append((tags, limit))
+        return [] if tags else [_trace(), ok]  # like the memory store: its error filter misses OTel status
+
+    monkeypatch.setattr(backends, "jaeger_traces", fake)
     assert main.main(["traces", "--service", "shop"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("2 traces of 'shop'") and "1" * 32 in out[1] and TRACE_ID in out[2]
     assert "1 errors  [db.query.slow]" in out[2] and out[-1] == f"one of them in full: otel-kit trace {'1' * 32} --jaeger http://127.0.0.1:16686"
     assert main.main(["traces", "--service", "shop", "--errors", "--json"]) == 0
     assert [row["trace_id"] for row in json.loads(capsys.readouterr().out)] == [TRACE_ID]
+    assert asked == [(None, 20), ({"error": "true"}, 20), (None, 1000)]  # Jaeger's filter first, then a wider scan here
     with pytest.raises(SystemExit, match="invalid --lookback '1 hour'"):
         main.main(["traces", "--service", "shop", "--lookback", "1 hour"])
     with pytest.raises(SystemExit, match="invalid --limit 0"):

@@ -30,8 +30,12 @@ def jaeger_trace(base: str, trace_id: str) -> dict[str, Any] | None:
     return data[0] if data else None
 
 
-def jaeger_traces(base: str, service: str, lookback: str = "1h", limit: int = 1000) -> list[dict[str, Any]]:
-    return list(get_json(f"{base}/api/traces", {"service": service, "lookback": lookback, "limit": limit}).get("data") or [])
+def jaeger_traces(base: str, service: str, lookback: str = "1h", limit: int = 1000, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Traces of ``service``; ``tags`` keeps those with a span carrying every tag (Jaeger's own filter)."""
+    params: dict[str, Any] = {"service": service, "lookback": lookback, "limit": limit}
+    if tags:
+        params["tags"] = json.dumps(tags)
+    return list(get_json(f"{base}/api/traces", params).get("data") or [])
 
 
 def prometheus_query(base: str, promql: str) -> list[dict[str, Any]]:

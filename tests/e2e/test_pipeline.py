@@ -218,6 +218,10 @@ def test_health_verdict_from_jaeger(stack: Any, capsys: pytest.CaptureFixture[st
     assert report["status"] == "unhealthy" and report["reasons"] == live_reasons == ["GET /fail: 100% errors over 5m, threshold 5%"]
     offline = {(t["kind"], t["name"]): (t["requests"], t["errors"], t["status"]) for t in report["targets"]}
     assert offline == {(t.kind, t.name): (t.requests, t.errors, t.status.value) for t in live_targets}
+    # 25 of the 31 traces failed: asking for 5 with errors gets 5 failed ones, filtered by Jaeger
+    assert main.main(["traces", "--jaeger", stack.jaeger_url, "--service", service, "--errors", "--limit", "5", "--json"]) == 0
+    failed = json.loads(capsys.readouterr().out)
+    assert len(failed) == 5 and all(row["root"] == "GET /fail" and row["errors"] == 1 for row in failed)
 
 
 def test_spans_survive_jaeger_restart(stack: Any) -> None:
