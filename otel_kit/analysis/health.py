@@ -239,10 +239,15 @@ class HealthMonitor:
                     window = self._targets[key] = SlidingWindow()
         return window
 
-    def _span_window(self, key: tuple[Any, ...], kind: str, name: str) -> SlidingWindow:
-        window = self._by_span.get(key)
-        if window is None:
-            window = self._by_span[key] = self._window(kind, name)
+    def _span_window(self, key: tuple[Any, ...]) -> SlidingWindow:
+        """The window for a processor key: ("route", method, route), ("db", system, namespace) or ("http", address)."""
+        if key[0] == "route":
+            kind, name = "route", f"{key[1]} {key[2]}"
+        elif key[0] == "db":
+            kind, name = "dependency", f"db {key[1]} {key[2]}" if key[2] else f"db {key[1]}"
+        else:
+            kind, name = "dependency", f"http {key[1]}"
+        window = self._by_span[key] = self._window(kind, name)
         return window
 
     # --- evaluation ---------------------------------------------------------------------------

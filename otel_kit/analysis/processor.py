@@ -86,31 +86,32 @@ class AnalysisProcessor(SpanProcessor):
         if kind is _SERVER or kind is _CLIENT:
             attributes = span_attributes(span)
             seconds = (end - start) / 1e9
+            system = None
+            key: tuple[Any, ...] | None = None
+            failed = False
             if kind is _SERVER:
                 if health is not None:
                     method = attributes.get("http.request.method") or attributes.get("http.method")
                     if method is not None:
-                        route = attributes.get("http.route") or span.name.partition(" ")[2] or "unknown"
-                        key: tuple[Any, ...] = ("route", method, route)
-                        # the name is only built the first time a key is seen (``or`` is lazy)
-                        window = health._by_span.get(key) or health._span_window(key, "route", f"{method} {route}")
-                        window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, _failed(span, attributes))
+                        key = ("route", method, attributes.get("http.route") or span.name.partition(" ")[2] or "unknown")
+                        failed = _failed(span, attributes)
             else:
                 system = attributes.get("db.system.name") or attributes.get("db.system")
                 if system is not None:
                     if health is not None:
-                        namespace = attributes.get("db.namespace") or attributes.get("db.name")
-                        key = ("db", system, namespace)
-                        window = health._by_span.get(key) or health._span_window(key, "dependency", f"db {system} {namespace}" if namespace else f"db {system}")
-                        window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, span.status.status_code is _ERROR)
-                    if queries is not None:
-                        queries._on_query(span, attributes, seconds)
+                        key = ("db", system, attributes.get("db.namespace") or attributes.get("db.name"))
+                        failed = span.status.status_code is _ERROR
                 elif health is not None:
                     address = attributes.get("server.address") or attributes.get("net.peer.name")
                     if address is not None and (attributes.get("http.request.method") or attributes.get("http.method")):
                         key = ("http", address)
-                        window = health._by_span.get(key) or health._span_window(key, "dependency", f"http {address}")
-                        window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, _failed(span, attributes))
+                        failed = _failed(span, attributes)
+            if key is not None and health is not None:
+                # the target's name is only built the first time a key is seen (``or`` is lazy)
+                window = health._by_span.get(key) or health._span_window(key)
+                window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, failed)
+            if system is not None and queries is not None:
+                queries._on_query(span, attributes, seconds)
         if queries is not None:
             parent = span.parent
             if parent is None or parent.is_remote:
