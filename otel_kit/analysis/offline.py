@@ -22,6 +22,11 @@ _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "producer": Span
 _FIELDS = frozenset({"span.kind", "otel.status_code", "otel.status_description", "error", "otel.scope.name", "otel.scope.version", "internal.span.format"})
 
 
+def jaeger_tags(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Jaeger's ``[{"key": ..., "type": ..., "value": ...}]`` tag (or log field) list as a dict."""
+    return {str(item.get("key")): item.get("value") for item in items or []}
+
+
 def _id(value: Any) -> int:
     try:
         return int(str(value), 16)
@@ -33,7 +38,7 @@ def spans_from_jaeger(trace: dict[str, Any]) -> list[ReadableSpan]:
     """One trace in Jaeger's ``/api/traces`` JSON as SDK spans (kind, status, attributes, times, parent)."""
     spans = []
     for item in trace.get("spans") or []:
-        tags = {str(tag.get("key")): tag.get("value") for tag in item.get("tags") or []}
+        tags = jaeger_tags(item.get("tags"))
         trace_id, span_id = _id(item.get("traceID")), _id(item.get("spanID"))
         parent = next((ref for ref in item.get("references") or [] if ref.get("refType") == "CHILD_OF"), None)
         failed = tags.get("otel.status_code") == "ERROR" or tags.get("error") is True

@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from otel_kit.analysis.offline import jaeger_tags
 from otel_kit.analysis.processor import AnalysisProcessor
 from otel_kit.analysis.quantiles import QuantileSketch
 from otel_kit.analysis.sql import fingerprint, fingerprint_id
@@ -303,13 +304,12 @@ def analyze_jaeger_traces(traces: Iterable[dict[str, Any]], *, slow_ms: float = 
         spans = item.get("spans", [])
         by_id = {span.get("spanID"): span for span in spans}
         route = ""
-        for span in spans:
-            tags = {tag.get("key"): tag.get("value") for tag in span.get("tags", [])}
+        tagged = [(span, jaeger_tags(span.get("tags"))) for span in spans]
+        for span, tags in tagged:
             parents = [ref.get("spanID") for ref in span.get("references", []) if ref.get("refType") == "CHILD_OF"]
             if not any(parent in by_id for parent in parents) and (tags.get("span.kind") == "server" or "http.route" in tags):
                 route = str(tags.get("http.route") or span.get("operationName", ""))
-        for span in sorted(spans, key=lambda s: s.get("startTime", 0)):
-            tags = {tag.get("key"): tag.get("value") for tag in span.get("tags", [])}
+        for span, tags in sorted(tagged, key=lambda pair: pair[0].get("startTime", 0)):
             if "db.system.name" not in tags and "db.system" not in tags:
                 continue
             text = tags.get("db.query.text") or tags.get("db.statement")

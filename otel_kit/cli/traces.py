@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_kit.analysis.offline import jaeger_tags
 from otel_kit.cli import backends
 
 _LOOKBACK = re.compile(r"^\d+[smhd]$")
@@ -32,10 +33,6 @@ class SpanRow:
     detail: str
     events: list[str]
     children: list[SpanRow] = field(default_factory=list)
-
-
-def _tags(items: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {str(item.get("key")): item.get("value") for item in items or []}
 
 
 def _detail(tags: dict[str, Any]) -> str:
@@ -60,10 +57,10 @@ def build_tree(trace: dict[str, Any]) -> list[SpanRow]:
     rows: dict[str, SpanRow] = {}
     parents: dict[str, str] = {}
     for span in trace.get("spans") or []:
-        tags = _tags(span.get("tags"))
+        tags = jaeger_tags(span.get("tags"))
         events = []
         for log in span.get("logs") or []:
-            fields = _tags(log.get("fields"))
+            fields = jaeger_tags(log.get("fields"))
             if fields.get("event"):
                 events.append(str(fields["event"]))
         rows[span["spanID"]] = SpanRow(
