@@ -10,8 +10,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# First: importing the settings makes the SDK importable whatever OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT holds.
+from otel_kit.config.settings import ConfigError  # isort: skip
 from otel_kit.analysis.health import HealthPolicy, Status
-from otel_kit.config.settings import ConfigError
 from otel_kit.signals import ai, business, security
 from otel_kit.signals.business import counter, gauge, histogram, timed, traced, up_down_counter
 from otel_kit.telemetry import Telemetry, current, setup, shutdown

@@ -18,12 +18,13 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from otel_kit.config.settings import SPECS, Settings, resolve
-from otel_kit.export import otlp
-from otel_kit.export.otlp import ExportStats
+from otel_kit.config.settings import SPECS, ConfigError, Extensions, Settings, check_extensions, resolve
+from otel_kit.export import exit_hooks, otlp
+from otel_kit.export.otlp import Delivery, ExportStats
 from otel_kit.export.scrubbing import Scrubber
 from otel_kit.instrumentation.logging import LoggingIntegration
 from otel_kit.providers import globals as provider_globals
+from otel_kit.providers.logs import build_logger_provider
 from otel_kit.providers.metrics import build_meter_provider
 from otel_kit.providers.resource import build_resource
 from otel_kit.providers.traces import build_tracer_provider
@@ -61,6 +62,7 @@ class Telemetry:
         self.ai: AIMonitor | None = None
         self.system: SystemMetrics | None = None
         self.fastapi_operation_spans = False
+        self.delivery: Delivery | None = None
         self._logging = LoggingIntegration()
         self._internal_errors = 0
         self._closed = False
@@ -79,7 +81,11 @@ class Telemetry:
         return _bounded(lambda: self._flush_all(budget), budget, "otel-kit-flush")
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush and stop everything within ``timeout`` seconds (default ``shutdown_timeout``)."""
+        """Export what was recorded and stop, within ``timeout`` seconds (default ``shutdown_timeout``).
+
+        What cannot be delivered in time is spooled (when a spool directory is set) or counted in
+        ``dropped()``; the call never takes longer than the budget, whatever the collector does.
+        """
         global _current
         with _lock:
             if self._closed:
@@ -88,8 +94,15 @@ class Telemetry:
             if _current is self:
                 _current = None
         budget = self.settings.shutdown_timeout if timeout is None else timeout
+        if self.delivery is not None:
+            self.delivery.set_deadline(time.monotonic() + budget)
+        exit_hooks.forget(self)
         self._detach()
         finished = _bounded(lambda: self._shutdown_all(budget), budget, "otel-kit-shutdown")
+        if self.delivery is not None:
+            # Whatever the budget left unsent is accounted for now, not by a thread that may
+            # outlive the interpreter.
+            self.delivery.abandon()
         provider_globals.release(self.tracer_provider, self.meter_provider, self.logger_provider)
         return finished
 
@@ -98,8 +111,16 @@ class Telemetry:
         return self._closed
 
     def dropped(self) -> dict[str, int]:
-        """Telemetry lost so far (export failures and full queues), per signal."""
+        """Telemetry lost for good so far, per signal: full queues, refused batches, the retry
+        buffer's overflow and whatever ``shutdown()`` could not deliver or spool."""
         return {name: stats.dropped for name, stats in self.stats.items()}
+
+    def pending(self) -> dict[str, int]:
+        """Telemetry waiting in the retry buffer to be (re)sent, per signal."""
+        if self.delivery is None:
+            return {name: 0 for name in self.stats}
+        waiting = self.delivery.pending()
+        return {name: waiting.get(signal, 0) for name, signal in (("spans", "TRACES"), ("metrics", "METRICS"), ("logs", "LOGS"))}
 
     def describe(self) -> str:
         """A readable summary of what was configured and what was exported or dropped."""
@@ -115,7 +136,8 @@ class Telemetry:
             exporter = s.signal_exporter(signal.upper())
             target = f"{exporter} {s.signal_protocol(signal.upper())} -> {s.signal_endpoint(signal.upper())}" if exporter == "otlp" else exporter
             counts = self.stats[stats].as_dict()
-            rows.append((signal, f"{target} | exported {counts['exported']}, dropped {counts['dropped']}"))
+            waiting = self.pending()[stats]
+            rows.append((signal, f"{target} | exported {counts['exported']}, dropped {counts['dropped']}" + (f", waiting to retry {waiting}" if waiting else "")))
         rows += [
             ("sampling", f"parent-based, ratio {s.sample_ratio:g}"),
             ("instrumented", ", ".join(self.instrumented) or "nothing"),
@@ -126,6 +148,7 @@ class Telemetry:
             ("signals", ", ".join(n for n, on in (("security", self.security), ("ai", self.ai), ("system", self.system)) if on) or "off"),
             ("logging", f"level {s.log_level}, format {s.log_format or 'auto'}" + (f", file {s.log_file}" if s.log_file else "")),
             ("shutdown timeout", f"{s.shutdown_timeout:g} s"),
+            ("retry buffer", f"{s.export_buffer_mb:g} MB in memory" + (f", spool {s.export_spool_dir} ({s.export_spool_mb:g} MB)" if s.export_spool_dir else ", no spool")),
         ]
         width = max(len(k) for k, _ in rows)
         lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
@@ -146,15 +169,17 @@ class Telemetry:
             _log.debug("otel-kit: internal error in %s", where, exc_info=True)
 
     def _flush_all(self, budget: float) -> None:
-        millis = int(budget * 1000)
+        deadline = time.monotonic() + budget
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
             if provider is not None:
-                provider.force_flush(millis)
+                provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
+        if self.delivery is not None and not self.delivery.flush(max(deadline - time.monotonic(), 0.0)):
+            raise TimeoutError("the collector did not take everything within the flush timeout")
 
     def _shutdown_all(self, budget: float) -> None:
         deadline = time.monotonic() + budget
-        if self.system is not None:
-            self.system.close()
+        # The meter provider's shutdown takes a final collection: the system metrics must still be
+        # registered then, so they are closed after it.
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
             if provider is None:
                 continue
@@ -166,6 +191,10 @@ class Telemetry:
                     provider.shutdown()
             except Exception:  # noqa: BLE001
                 _log.debug("otel-kit: provider shutdown failed", exc_info=True)
+        if self.system is not None:
+            self.system.close()
+        if self.delivery is not None:
+            self.delivery.close(max(deadline - time.monotonic(), 0.0))
 
     def _detach(self) -> None:
         """Undo what was attached to shared objects (root logger, library patches)."""
@@ -192,7 +221,13 @@ def _bounded(work: Callable[[], None], timeout: float, name: str) -> bool:
             errors.append(exc)
 
     worker = threading.Thread(target=run, name=name, daemon=True)
-    worker.start()
+    try:
+        worker.start()
+    except RuntimeError:
+        # Python >= 3.12 refuses new threads in atexit hooks; every step below is bounded by the
+        # delivery deadline or its own timeout, so running it here still ends in time.
+        run()
+        return not errors
     worker.join(timeout)
     if worker.is_alive():
         _log.warning("otel-kit: %s did not finish within %.1f s; unsent telemetry is dropped", name, timeout)
@@ -227,9 +262,12 @@ def setup(
     log_file: str | None = None,
     shutdown_timeout: float | None = None,
     export_timeout: float | None = None,
+    export_buffer_mb: float | None = None,
+    export_spool_dir: str | None = None,
+    export_spool_mb: float | None = None,
     exporter: str | None = None,
     fastapi_telemetry: str | None = None,
-    fastapi_operation_spans: bool = False,
+    fastapi_operation_spans: bool | None = None,
     excluded_urls: Iterable[str] | str | None = None,
     system_metrics: bool | None = None,
     security: bool | None = None,
@@ -253,9 +291,16 @@ def setup(
     :class:`otel_kit.ConfigError`; an invalid environment variable warns and falls back.
     Calling ``setup()`` again returns the same :class:`Telemetry` (with one warning).
     """
-    global _current, _warned_twice
+    global _warned_twice
     arguments = {k: v for k, v in locals().items() if k in SPECS}
+    # Everything is validated before anything is built: an invalid argument changes nothing.
     settings = resolve(arguments)
+    extensions = check_extensions(
+        fastapi_operation_spans=fastapi_operation_spans,
+        additional_span_processors=additional_span_processors,
+        additional_metric_readers=additional_metric_readers,
+        additional_log_processors=additional_log_processors,
+    )
     with _lock:
         if _current is not None and not _current.closed:
             if not _warned_twice:
@@ -267,19 +312,75 @@ def setup(
                     stacklevel=2,
                 )
             return _current
-        telemetry = _build(
-            settings,
-            fastapi_operation_spans=fastapi_operation_spans,
-            span_processors=additional_span_processors,
-            metric_readers=additional_metric_readers,
-            log_processors=additional_log_processors,
-        )
-        _current = telemetry
-        _warned_twice = False
-    _instrument(telemetry)
+        return _setup_all_or_nothing(settings, extensions)
+
+
+def _setup_all_or_nothing(settings: Settings, extensions: Extensions) -> Telemetry:
+    """Build, install and instrument; on any failure undo all of it before raising.
+
+    A half-done setup would leave global providers, root-logger handlers, library patches or
+    export threads behind, and a corrected second ``setup()`` could not take effect.
+    """
+    global _current, _warned_twice
+    telemetry: Telemetry | None = None
+    with provider_globals.collecting() as built:
+        try:
+            telemetry = _build(
+                settings,
+                fastapi_operation_spans=extensions.fastapi_operation_spans,
+                span_processors=extensions.span_processors,
+                metric_readers=extensions.metric_readers,
+                log_processors=extensions.log_processors,
+            )
+            _current = telemetry
+            _warned_twice = False
+            _instrument(telemetry)
+            if not settings.disabled:
+                exit_hooks.register(telemetry)
+        except BaseException as exc:
+            _undo_setup(telemetry, built, settings.shutdown_timeout)
+            error = _setting_error(exc, settings)
+            if error is None:
+                raise
+            raise error from exc
     return telemetry
 
 
+def _undo_setup(telemetry: Telemetry | None, built: list[Any], timeout: float) -> None:
+    """Shut down what a failed setup() built; never raises (the original error matters more)."""
+    global _current
+    try:
+        if telemetry is not None:
+            telemetry.shutdown(timeout)  # detaches handlers and patches, stops and releases providers
+        owned = () if telemetry is None else (telemetry.tracer_provider, telemetry.meter_provider, telemetry.logger_provider)
+        orphans = [provider for provider in built if not any(provider is mine for mine in owned)]
+        if orphans:
+            # Built by a step that failed before handing them over: stop their export threads.
+            _bounded(lambda: _shutdown_providers(orphans), timeout, "otel-kit-setup-undo")
+            for provider in orphans:
+                provider_globals.release(provider, provider, provider)
+    except Exception:  # noqa: BLE001
+        _log.debug("otel-kit: cleanup after a failed setup() failed", exc_info=True)
+    finally:
+        if _current is telemetry:
+            _current = None
+
+
+def _shutdown_providers(providers: list[Any]) -> None:
+    for provider in providers:
+        try:
+            provider.shutdown()
+        except Exception:  # noqa: BLE001
+            _log.debug("otel-kit: provider shutdown failed", exc_info=True)
+
+
+def _setting_error(exc: BaseException, settings: Settings) -> ConfigError | None:
+    """The ConfigError for a failure a setting caused (checked up front, but the disk may change)."""
+    if settings.log_file and isinstance(exc, OSError):
+        failed = {os.path.abspath(name) for name in (exc.filename, exc.filename2) if isinstance(name, str)}
+        if os.path.abspath(settings.log_file) in failed:
+            return ConfigError("log_file", settings.log_file, f"{SPECS['log_file'].accepted} ({exc.strerror or exc})")
+    return None
 
 
 def _build(
@@ -297,43 +398,50 @@ def _build(
         return telemetry
     otlp.quiet_noisy_loggers()
     scrubber = Scrubber(sanitize_sql_text=not settings.capture_query_text) if settings.scrub else None
+    telemetry.delivery = otlp.delivery(settings, telemetry.stats)
+    try:
+        outboxes = telemetry.delivery.outboxes
 
-    if settings.metrics:
-        metric_exporter = otlp.metric_exporter(settings, telemetry.stats["metrics"]) if settings.signal_exporter("METRICS") == "otlp" else None
-        telemetry.meter_provider = build_meter_provider(settings, resource, exporter=metric_exporter, readers=metric_readers)
-        telemetry.meter = telemetry.meter_provider.get_meter("otel_kit")
+        if settings.metrics:
+            metric_exporter = otlp.OtlpMetricExporter(outboxes["METRICS"]) if "METRICS" in outboxes else None
+            telemetry.meter_provider = build_meter_provider(settings, resource, exporter=metric_exporter, readers=metric_readers)
+            telemetry.meter = telemetry.meter_provider.get_meter("otel_kit")
 
-    if settings.logs:
-        telemetry.logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        for processor in log_processors:
-            telemetry.logger_provider.add_log_record_processor(processor)
-        if settings.signal_exporter("LOGS") == "otlp":
-            telemetry.logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(
-                    otlp.log_exporter(settings, telemetry.stats["logs"], scrubber),
-                    schedule_delay_millis=settings.blrp_schedule_delay * 1000,
-                    max_queue_size=settings.blrp_max_queue_size,
-                    max_export_batch_size=min(settings.blrp_max_export_batch_size, settings.blrp_max_queue_size),
+        if settings.logs:
+            telemetry.logger_provider = build_logger_provider(settings, resource)
+            for processor in log_processors:
+                telemetry.logger_provider.add_log_record_processor(processor)
+            if "LOGS" in outboxes:
+                telemetry.logger_provider.add_log_record_processor(
+                    BatchLogRecordProcessor(
+                        otlp.OtlpLogExporter(outboxes["LOGS"], scrubber),
+                        schedule_delay_millis=settings.blrp_schedule_delay * 1000,
+                        max_queue_size=settings.blrp_max_queue_size,
+                        max_export_batch_size=min(settings.blrp_max_export_batch_size, settings.blrp_max_queue_size),
+                    )
                 )
-            )
-        elif settings.signal_exporter("LOGS") == "console":
-            telemetry.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter()))
+            elif settings.signal_exporter("LOGS") == "console":
+                telemetry.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter()))
 
-    processors: list[SpanProcessor] = []
-    if settings.traces:
-        processors.extend(_analysis_processors(telemetry))
-        processors.extend(span_processors)
-        span_exporter = otlp.span_exporter(settings, telemetry.stats["spans"], scrubber) if settings.signal_exporter("TRACES") == "otlp" else None
-        telemetry.tracer_provider = build_tracer_provider(
-            settings,
-            resource,
-            exporter=span_exporter,
-            stats=telemetry.stats["spans"],
-            processors=processors,
-            meter_provider=telemetry.meter_provider,
-        )
-        telemetry.tracer = telemetry.tracer_provider.get_tracer("otel_kit")
-        telemetry.db_tracer = telemetry.tracer_provider.get_tracer("otel_kit.sqlalchemy")
+        processors: list[SpanProcessor] = []
+        if settings.traces:
+            processors.extend(_analysis_processors(telemetry))
+            processors.extend(span_processors)
+            span_exporter = otlp.OtlpSpanExporter(outboxes["TRACES"], scrubber) if "TRACES" in outboxes else None
+            telemetry.tracer_provider = build_tracer_provider(
+                settings,
+                resource,
+                exporter=span_exporter,
+                stats=telemetry.stats["spans"],
+                processors=processors,
+                meter_provider=telemetry.meter_provider,
+            )
+            telemetry.tracer = telemetry.tracer_provider.get_tracer("otel_kit")
+            telemetry.db_tracer = telemetry.tracer_provider.get_tracer("otel_kit.sqlalchemy")
+    except BaseException:
+        # setup() undoes the providers; the outboxes (and a sender started for a spool) are ours.
+        telemetry.delivery.abandon()
+        raise
     provider_globals.install(telemetry.tracer_provider, telemetry.meter_provider, telemetry.logger_provider)
     return telemetry
 
@@ -431,25 +539,37 @@ def _install_client(name: str, telemetry: Telemetry) -> bool:
 
 
 def _attach_signals(telemetry: Telemetry) -> None:
+    """Enable each signal family on its own: one that fails must not take the others with it."""
     settings = telemetry.settings
-    try:
+
+    def ai() -> None:
         from otel_kit.signals.ai import AIMonitor
 
         telemetry.ai = AIMonitor(telemetry, capture_content=settings.ai_capture_content)
+
+    def security() -> None:
         if settings.security:
             from otel_kit.signals.security import SecurityMonitor
 
             telemetry.security = SecurityMonitor(telemetry, enforce=settings.security_enforce, audit_key=settings.audit_key)
+
+    def system() -> None:
         if settings.system_metrics and settings.metrics and telemetry.meter_provider is not None:
             from otel_kit.signals.system import SystemMetrics
 
             telemetry.system = SystemMetrics(telemetry.meter_provider)
+
+    def analysis() -> None:
         if telemetry.health is not None:
             telemetry.health.bind(telemetry)
         if telemetry.slow_queries is not None:
             telemetry.slow_queries.bind(telemetry)
-    except Exception as exc:  # noqa: BLE001
-        _log.warning("otel-kit: could not enable a signal family: %s", exc)
+
+    for name, enable in (("ai", ai), ("security", security), ("system", system), ("analysis", analysis)):
+        try:
+            enable()
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("otel-kit: could not enable the %s signals: %s", name, exc)
 
 
 def shutdown(timeout: float | None = None) -> bool:

@@ -1,209 +1,172 @@
-"""OTLP exporters wrapped so that exporting can never hurt the application.
+"""OTLP exporters that can never hurt the application and never lose what could be kept.
 
-The wrappers: build the real exporter lazily and again after ``fork()`` (a gRPC channel does not
-survive a fork); scrub secrets; catch every exception; count what was exported and dropped; and
-log a failure at most once a minute so an unreachable collector cannot flood the logs.
+Each exporter scrubs secrets, encodes the batch to OTLP protobuf and hands the bytes to the
+signal's :class:`~otel_kit.export.outbox.Outbox`, which delivers them in order, retries through
+outages within a memory bound (optionally spilling to disk) and counts what it must drop. The
+SDK's batch threads therefore never wait on the network, and ``export()`` never raises.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import OTLPMetricExporterMixin
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_kit.config.settings import Settings
+from otel_kit.export import transport
+from otel_kit.export.outbox import WARN_INTERVAL_SECONDS, ByteBudget, ExportStats, Outbox, RateLimitedWarning, Spool
 from otel_kit.export.scrubbing import Scrubber
 
+__all__ = [
+    "WARN_INTERVAL_SECONDS", "Delivery", "ExportStats", "OtlpLogExporter", "OtlpMetricExporter", "OtlpSpanExporter",
+    "RateLimitedWarning", "delivery",
+]
+
 _log = logging.getLogger("otel_kit.export")
-WARN_INTERVAL_SECONDS = 60.0
+_SIGNAL_NAMES = {"TRACES": "spans", "METRICS": "metric points", "LOGS": "log records"}
 
 
 @dataclass
-class ExportStats:
-    """Per-signal counters; ``dropped`` is telemetry lost to export failures or a full queue."""
+class Delivery:
+    """The outboxes of one configuration, so ``shutdown()`` can bound and account for them together."""
 
-    exported: int = 0
-    failed_exports: int = 0
-    dropped: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    outboxes: dict[str, Outbox]
+    budget: ByteBudget
 
-    def add(self, *, exported: int = 0, dropped: int = 0, failed: int = 0) -> None:
-        with self._lock:
-            self.exported += exported
-            self.dropped += dropped
-            self.failed_exports += failed
+    def set_deadline(self, deadline: float) -> None:
+        for outbox in self.outboxes.values():
+            outbox.set_deadline(deadline)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"exported": self.exported, "dropped": self.dropped, "failed_exports": self.failed_exports}
+    def flush(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        return all(outbox.flush(max(end - time.monotonic(), 0.0)) for outbox in self.outboxes.values())
+
+    def close(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for outbox in self.outboxes.values():
+            outbox.close(max(end - time.monotonic(), 0.0))
+
+    def abandon(self) -> None:
+        for outbox in self.outboxes.values():
+            outbox.abandon()
+
+    def pending(self) -> dict[str, int]:
+        return {signal: outbox.pending() for signal, outbox in self.outboxes.items()}
 
 
-class _RateLimitedWarning:
-    """At most one warning per interval; the count of suppressed ones is reported next time."""
+def delivery(settings: Settings, stats: dict[str, ExportStats]) -> Delivery:
+    """One outbox per OTLP signal of ``settings``, sharing the retry buffer's memory bound."""
+    budget = ByteBudget(int(settings.export_buffer_mb * (1 << 20)))
+    outboxes: dict[str, Outbox] = {}
+    for signal, key in (("TRACES", "spans"), ("METRICS", "metrics"), ("LOGS", "logs")):
+        if not getattr(settings, signal.lower()) or settings.signal_exporter(signal) != "otlp":
+            continue
+        endpoint = settings.signal_endpoint(signal)
+        spool = None
+        if settings.export_spool_dir:
+            try:
+                spool = Spool(settings.export_spool_dir, signal, int(settings.export_spool_mb * (1 << 20)))
+            except OSError as exc:
+                _log.warning("otel-kit: cannot use the spool directory %s (%s); keeping the retry buffer in memory only", settings.export_spool_dir, exc)
+        send = transport.factory(
+            endpoint, settings.signal_protocol(signal), signal, headers=settings.signal_headers(signal), insecure=settings.insecure,
+        )
+        outbox = Outbox(_SIGNAL_NAMES[signal], endpoint, send, stats[key], export_timeout=settings.export_timeout, budget=budget, spool=spool)
+        if spool is not None and spool.oldest() is not None:
+            outbox.start()  # batches left by an earlier process: send them now
+        outboxes[signal] = outbox
+    return Delivery(outboxes, budget)
 
-    def __init__(self, interval: float = WARN_INTERVAL_SECONDS) -> None:
-        self._interval = interval
-        self._last = -interval
-        self._suppressed = 0
-        self._lock = threading.Lock()
 
-    def warn(self, message: str, *args: object) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last < self._interval:
-                self._suppressed += 1
-                return False
-            suppressed, self._suppressed, self._last = self._suppressed, 0, now
-        suffix = f" ({suppressed} similar failures suppressed)" if suppressed else ""
-        _log.warning(message + suffix, *args)
+class _Encoder:
+    """Scrub, encode and queue; any failure is counted as dropped, never raised."""
+
+    def __init__(self, outbox: Outbox, scrubber: Scrubber | None) -> None:
+        self.outbox = outbox
+        self._scrubber = scrubber
+        self._warning = RateLimitedWarning()
+
+    def queue(self, items: Any, count: int, scrub: Any, encode: Any) -> bool:
+        try:
+            if self._scrubber is not None:
+                scrub(items)
+            payload = encode(items).SerializeToString()
+        except Exception as exc:  # noqa: BLE001 - never export unscrubbed data: drop instead
+            self.outbox.stats.add(dropped=count, failed=1)
+            self._warning.warn("otel-kit: could not prepare %d %s for export (%s: %s); dropped", count, self.outbox.name, type(exc).__name__, exc)
+            return False
+        self.outbox.put(payload, count)
         return True
 
 
-class _Lazy:
-    """Holds the real exporter; rebuilt on first use in a forked child."""
+class OtlpSpanExporter(SpanExporter):
+    def __init__(self, outbox: Outbox, scrubber: Scrubber | None) -> None:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._inner: Any = None
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        if self._inner is None or self._pid != os.getpid():
-            with self._lock:
-                if self._inner is None or self._pid != os.getpid():
-                    # The parent's exporter (and its gRPC channel) is unusable here; drop it unclosed.
-                    self._inner = self._factory()
-                    self._pid = os.getpid()
-        return self._inner
-
-    def existing(self) -> Any:
-        return self._inner if self._pid == os.getpid() else None
-
-
-class _Guard:
-    def __init__(self, name: str, target: str, factory: Callable[[], Any], stats: ExportStats) -> None:
-        self.name = name
-        self.target = target
-        self.stats = stats
-        self._lazy = _Lazy(factory)
-        self._warning = _RateLimitedWarning()
-        self._shutdown = False
-
-    def run(self, count: int, call: Callable[[Any], Any], success: Any) -> bool:
-        if self._shutdown:
-            self.stats.add(dropped=count)
-            return False
-        try:
-            result = call(self._lazy.get())
-        except Exception as exc:  # noqa: BLE001 - exporting must never raise into the SDK or the app
-            result = exc
-        if result == success:
-            self.stats.add(exported=count)
-            return True
-        self.stats.add(dropped=count, failed=1)
-        self._warning.warn(
-            "otel-kit: could not export %d %s to %s (%s); %d dropped so far. Is the collector running?",
-            count, self.name, self.target, _describe(result), self.stats.dropped,
-        )
-        return False
-
-    def shutdown(self, timeout_millis: float) -> None:
-        self._shutdown = True
-        inner = self._lazy.existing()
-        if inner is None:
-            return
-        try:
-            try:
-                inner.shutdown(timeout_millis=timeout_millis)
-            except TypeError:  # an exporter whose shutdown takes no timeout
-                inner.shutdown()
-        except Exception:  # noqa: BLE001
-            _log.debug("exporter shutdown failed", exc_info=True)
-
-    def flush(self, timeout_millis: int) -> bool:
-        inner = self._lazy.existing()
-        if inner is None or not hasattr(inner, "force_flush"):
-            return True
-        try:
-            return bool(inner.force_flush(timeout_millis))
-        except Exception:  # noqa: BLE001
-            return False
-
-
-def _describe(result: object) -> str:
-    if isinstance(result, Exception):
-        return f"{type(result).__name__}: {result}"[:200]
-    return str(getattr(result, "name", result))
-
-
-class GuardedSpanExporter(SpanExporter):
-    def __init__(self, factory: Callable[[], SpanExporter], target: str, stats: ExportStats, scrubber: Scrubber | None) -> None:
-        self._guard = _Guard("spans", target, factory, stats)
+        self._encoder = _Encoder(outbox, scrubber)
+        self._encode = encode_spans
         self._scrubber = scrubber
 
+    @property
+    def outbox(self) -> Outbox:
+        return self._encoder.outbox
+
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        if self._scrubber is not None:
-            try:
-                self._scrubber.spans(spans)
-            except Exception:  # noqa: BLE001 - never export unscrubbed data: drop instead
-                self._guard.stats.add(dropped=len(spans), failed=1)
-                return SpanExportResult.FAILURE
-        ok = self._guard.run(len(spans), lambda inner: inner.export(spans), SpanExportResult.SUCCESS)
+        scrub = self._scrubber.spans if self._scrubber is not None else None
+        ok = self._encoder.queue(spans, len(spans), scrub, self._encode)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
-        self._guard.shutdown(timeout_millis)
+        self.outbox.close(timeout_millis / 1000)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._guard.flush(timeout_millis)
+        return self.outbox.flush(timeout_millis / 1000)
 
 
-class GuardedLogExporter(LogRecordExporter):
-    def __init__(self, factory: Callable[[], LogRecordExporter], target: str, stats: ExportStats, scrubber: Scrubber | None) -> None:
-        self._guard = _Guard("log records", target, factory, stats)
+class OtlpLogExporter(LogRecordExporter):
+    def __init__(self, outbox: Outbox, scrubber: Scrubber | None) -> None:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+        self._encoder = _Encoder(outbox, scrubber)
+        self._encode = encode_logs
         self._scrubber = scrubber
 
+    @property
+    def outbox(self) -> Outbox:
+        return self._encoder.outbox
+
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        if self._scrubber is not None:
-            try:
-                self._scrubber.logs(batch)
-            except Exception:  # noqa: BLE001
-                self._guard.stats.add(dropped=len(batch), failed=1)
-                return LogRecordExportResult.FAILURE
-        ok = self._guard.run(len(batch), lambda inner: inner.export(batch), LogRecordExportResult.SUCCESS)
+        scrub = self._scrubber.logs if self._scrubber is not None else None
+        ok = self._encoder.queue(batch, len(batch), scrub, self._encode)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
-        self._guard.shutdown(timeout_millis)
+        self.outbox.close(timeout_millis / 1000)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._guard.flush(timeout_millis)
+        return self.outbox.flush(timeout_millis / 1000)
 
 
-class GuardedMetricExporter(MetricExporter):
-    def __init__(self, factory: Callable[[], MetricExporter], target: str, stats: ExportStats) -> None:
-        probe = factory()
-        super().__init__(
-            preferred_temporality=probe._preferred_temporality,
-            preferred_aggregation=probe._preferred_aggregation,
-        )
-        first: list[MetricExporter | None] = [probe]
+class OtlpMetricExporter(MetricExporter, OTLPMetricExporterMixin):
+    def __init__(self, outbox: Outbox) -> None:
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
-        def reuse_then_build() -> MetricExporter:
-            if first[0] is not None:
-                built, first[0] = first[0], None
-                return built
-            return factory()
+        # The SDK exporters' own reading of OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE and
+        # OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION, so both behave alike.
+        self._common_configuration()
+        self._encoder = _Encoder(outbox, None)
+        self._encode = encode_metrics
 
-        self._guard = _Guard("metric batches", target, reuse_then_build, stats)
+    @property
+    def outbox(self) -> Outbox:
+        return self._encoder.outbox
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         points = sum(
@@ -212,63 +175,16 @@ class GuardedMetricExporter(MetricExporter):
             for sm in rm.scope_metrics
             for metric in sm.metrics
         )
-        ok = self._guard.run(
-            points, lambda inner: inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs), MetricExportResult.SUCCESS
-        )
+        if not points:
+            return MetricExportResult.SUCCESS
+        ok = self._encoder.queue(metrics_data, points, None, self._encode)
         return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._guard.shutdown(timeout_millis)
+        self.outbox.close(timeout_millis / 1000)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._guard.flush(int(timeout_millis))
-
-
-def _otlp_factories(settings: Settings, signal: str) -> Callable[[], Any]:
-    """The real OTLP exporter constructor for one signal, honouring protocol and per-signal URLs."""
-    endpoint = settings.signal_endpoint(signal)
-    protocol = settings.signal_protocol(signal)
-    headers = dict(settings.headers)
-    timeout = settings.export_timeout
-    insecure = settings.insecure if settings.insecure is not None else endpoint.startswith("http://")
-    if protocol == "grpc":
-        if signal == "TRACES":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpan
-
-            return lambda: GrpcSpan(endpoint=endpoint, insecure=insecure, headers=headers, timeout=timeout)
-        if signal == "METRICS":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetric
-
-            return lambda: GrpcMetric(endpoint=endpoint, insecure=insecure, headers=headers, timeout=timeout)
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLog
-
-        return lambda: GrpcLog(endpoint=endpoint, insecure=insecure, headers=headers, timeout=timeout)
-    try:
-        if signal == "TRACES":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpan
-
-            return lambda: HttpSpan(endpoint=endpoint, headers=headers, timeout=timeout)
-        if signal == "METRICS":
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetric
-
-            return lambda: HttpMetric(endpoint=endpoint, headers=headers, timeout=timeout)
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLog
-
-        return lambda: HttpLog(endpoint=endpoint, headers=headers, timeout=timeout)
-    except ImportError as exc:  # pragma: no cover - the http exporter is a core dependency
-        raise ImportError("OTLP over HTTP needs opentelemetry-exporter-otlp-proto-http: pip install otel-kit") from exc
-
-
-def span_exporter(settings: Settings, stats: ExportStats, scrubber: Scrubber | None) -> SpanExporter:
-    return GuardedSpanExporter(_otlp_factories(settings, "TRACES"), settings.signal_endpoint("TRACES"), stats, scrubber)
-
-
-def metric_exporter(settings: Settings, stats: ExportStats) -> MetricExporter:
-    return GuardedMetricExporter(_otlp_factories(settings, "METRICS"), settings.signal_endpoint("METRICS"), stats)
-
-
-def log_exporter(settings: Settings, stats: ExportStats, scrubber: Scrubber | None) -> LogRecordExporter:
-    return GuardedLogExporter(_otlp_factories(settings, "LOGS"), settings.signal_endpoint("LOGS"), stats, scrubber)
+        return self.outbox.flush(timeout_millis / 1000)
 
 
 # Loggers of the SDK and exporters that repeat the same failure on every batch.

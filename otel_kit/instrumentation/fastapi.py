@@ -47,12 +47,64 @@ def _excluded_urls_regex(paths: tuple[str, ...]) -> str:
     return ",".join(re.escape(p) + r"(/.*)?(\?.*)?$" for p in paths)
 
 
+class FlushOnShutdown:
+    """Flush telemetry when the ASGI server shuts the app down (lifespan ``shutdown``).
+
+    uvicorn handles SIGTERM itself, shuts down gracefully, then restores the default handler and
+    re-raises the signal: the process dies without running ``atexit``. Flushing here, off the
+    event loop and within ``shutdown_timeout``, exports what the last requests recorded.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
+        if scope.get("type") != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await _flush_off_loop()
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+async def _flush_off_loop() -> None:
+    from otel_kit import telemetry as _telemetry
+
+    state = _telemetry.current()
+    if state is None:
+        return
+    try:
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(state.force_flush)
+    except Exception:  # noqa: BLE001 - shutting down must not fail because of telemetry
+        _log.debug("otel-kit: flush at lifespan shutdown failed", exc_info=True)
+
+
 def _wrap_inner(app: Any, stack: Any) -> Any:
     """Put otel-kit's request middleware (security inspection) inside the server span."""
     from otel_kit import telemetry as _telemetry
 
     state = _telemetry.current()
-    if state is None or not state.settings.security:
+    if state is None:
+        return stack
+    # Inside ServerErrorMiddleware (which passes lifespan through): contrib insists on finding
+    # that class at the top of the stack.
+    inner = getattr(stack, "app", None)
+    if inner is not None and not isinstance(inner, FlushOnShutdown):
+        stack.app = FlushOnShutdown(inner)
+    return _with_security(state, stack)
+
+
+def _with_security(state: Any, stack: Any) -> Any:
+    if not state.settings.security:
         return stack
     from otel_kit.signals.security import SecurityMiddleware
 

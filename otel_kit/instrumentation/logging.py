@@ -64,6 +64,14 @@ class BridgeHandler(LoggingHandler):
     as attributes.
     """
 
+    def flush(self) -> None:
+        """Nothing to do here: ``shutdown()``/``force_flush()`` flush with a time bound.
+
+        The base class starts a non-daemon thread running an unbounded ``force_flush()``;
+        ``logging.shutdown()`` calls it at exit, and a collector that does not answer then keeps
+        the process alive for as long as the export takes.
+        """
+
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
         attributes, event_name = super()._get_attributes(record)
         for key in _CORRELATION_KEYS:

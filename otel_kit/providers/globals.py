@@ -7,12 +7,39 @@ and reloading services need it). It never releases a provider somebody else inst
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import _internal as logs_internal
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.util._once import Once
+
+_P = TypeVar("_P")
+_collectors: list[list[Any]] = []
+
+
+@contextmanager
+def collecting() -> Iterator[list[Any]]:
+    """Collect every provider built inside the block.
+
+    A provider starts threads when it is built (batch processors, the periodic metric reader);
+    if ``setup()`` fails half-way it must shut down the ones it built, even those it never got back.
+    """
+    built: list[Any] = []
+    _collectors.append(built)
+    try:
+        yield built
+    finally:
+        _collectors.remove(built)
+
+
+def built(provider: _P) -> _P:
+    """Called by the builders with each new provider; returns it."""
+    for collector in _collectors:
+        collector.append(provider)
+    return provider
 
 
 def install(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> None:

@@ -14,6 +14,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from otel_kit.config.settings import Settings
+from otel_kit.providers import globals as provider_globals
 
 
 def build_meter_provider(
@@ -35,4 +36,4 @@ def build_meter_provider(
         )
     if settings.console or settings.signal_exporter("METRICS") == "console":
         all_readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=interval_ms))
-    return MeterProvider(resource=resource, metric_readers=all_readers, shutdown_on_exit=False)
+    return provider_globals.built(MeterProvider(resource=resource, metric_readers=all_readers, shutdown_on_exit=False))

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
-from otel_kit.config.settings import Settings
-from otel_kit.export.otlp import ExportStats
+from otel_kit.config.settings import Limits, Settings
+from otel_kit.export.otlp import ExportStats, OncePerMinuteFilter
+from otel_kit.providers import globals as provider_globals
+
+_truncation_filter = OncePerMinuteFilter()
+
+
+def quiet_truncation_warnings() -> None:
+    """The SDK warns on every value it truncates: with a long header on every request, once per request."""
+    logger = logging.getLogger("opentelemetry.attributes")
+    if _truncation_filter not in logger.filters:
+        logger.addFilter(_truncation_filter)
+
+
+def build_span_limits(limits: Limits) -> SpanLimits:
+    """Every field explicit: the SDK reads (and raises on) the OTEL_*_LIMIT variables only for unset ones."""
+    return SpanLimits(
+        max_attributes=limits.attribute_count,
+        max_events=limits.span_event_count,
+        max_links=limits.span_link_count,
+        max_span_attributes=limits.span_attribute_count,
+        max_event_attributes=limits.event_attribute_count,
+        max_link_attributes=limits.link_attribute_count,
+        # events and links use the global length, spans their own
+        max_attribute_length=limits.attribute_value_length,
+        max_span_attribute_length=limits.span_attribute_value_length,
+    )
 
 
 def build_sampler(ratio: float) -> Sampler:
@@ -52,7 +78,15 @@ def build_tracer_provider(
     processors: Sequence[SpanProcessor],
     meter_provider: MeterProvider | None,
 ) -> TracerProvider:
-    provider = TracerProvider(resource=resource, sampler=build_sampler(settings.sample_ratio), shutdown_on_exit=False)
+    quiet_truncation_warnings()
+    provider = provider_globals.built(
+        TracerProvider(
+            resource=resource,
+            sampler=build_sampler(settings.sample_ratio),
+            shutdown_on_exit=False,
+            span_limits=build_span_limits(settings.limits),
+        )
+    )
     # Analysis processors first: they see every span before it is queued for export.
     for processor in processors:
         provider.add_span_processor(processor)
