@@ -15,7 +15,9 @@ _TOKENS = re.compile(
     r"(?P<comment>--[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?)"
     r"|(?P<string>'(?:[^']|'')*'?)"
     r"|(?P<dollar>\$\$(?:[^$]|\$(?!\$))*(?:\$\$)?)"
-    r"|(?P<ident>\"[^\"]*\"|`[^`]*`|\[[^\]]*\])"
+    # A [bracketed] identifier is short, on one line and quote-free: "ARRAY['a@b.com']" holds a
+    # string literal, and an unbounded scan from every unclosed "[" would be quadratic.
+    r"|(?P<ident>\"[^\"]*\"|`[^`]*`|\[[^\]\n']{0,128}\])"
     r"|(?P<param>%\([A-Za-z0-9_]+\)s|%s|:[A-Za-z_][A-Za-z0-9_]*|\$\d+|\?)"
     r"|(?P<number>(?<![A-Za-z0-9_$.])[-+]?(?:0[xX][0-9A-Fa-f]+|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)(?![A-Za-z0-9_]))"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)",
