@@ -66,3 +66,15 @@ def test_invalid_compression_warns_and_sends_plain(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli")
     assert transport.compression_for("TRACES") is None
     assert "brotli" in caplog.text
+
+
+def test_grpc_recovers_at_once_after_a_long_outage() -> None:
+    """After many refused attempts, the first send once the collector is back goes through (no channel backoff)."""
+    with Receiver("grpc") as receiver:
+        sender = _transport(receiver)
+        receiver.set_mode("closed")
+        for _ in range(8):
+            assert sender.send(PAYLOAD, 0.5).outcome is Outcome.RETRY
+        receiver.set_mode("accept")
+        assert sender.send(PAYLOAD, 2).outcome is Outcome.SENT
+        sender.close()

@@ -75,21 +75,31 @@ class GrpcTransport:
         import grpc
 
         parts = urlsplit(endpoint if "://" in endpoint else "http://" + endpoint)
-        target = parts.netloc.rpartition("@")[2] or "127.0.0.1:4317"
-        if insecure:
-            self._channel = grpc.insecure_channel(target)
-        else:
-            credentials = grpc.ssl_channel_credentials(
+        self._target = parts.netloc.rpartition("@")[2] or "127.0.0.1:4317"
+        self._method = GRPC_METHODS[signal]
+        self._credentials = None
+        if not insecure:
+            self._credentials = grpc.ssl_channel_credentials(
                 root_certificates=_read_file(_signal_env(env.OTEL_EXPORTER_OTLP_CERTIFICATE, signal)),
                 private_key=_read_file(_signal_env(env.OTEL_EXPORTER_OTLP_CLIENT_KEY, signal)),
                 certificate_chain=_read_file(_signal_env(env.OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, signal)),
             )
-            self._channel = grpc.secure_channel(target, credentials)
-        self._call = self._channel.unary_unary(GRPC_METHODS[signal])
         # gRPC metadata keys must be lowercase; a capital letter fails every call with "Invalid metadata".
         self._metadata = tuple((key.lower(), value) for key, value in headers.items())
         self._compression = grpc.Compression.Gzip if compression == "gzip" else None
         self._grpc = grpc
+        self._open()
+
+    def _open(self) -> None:
+        grpc = self._grpc
+        # A channel that failed to connect waits out its own reconnect backoff (up to 2 minutes)
+        # and fails every call meanwhile, even after the collector is back: cap it.
+        options = [("grpc.max_reconnect_backoff_ms", 2000), ("grpc.initial_reconnect_backoff_ms", 100)]
+        if self._credentials is None:
+            self._channel = grpc.insecure_channel(self._target, options=options)
+        else:
+            self._channel = grpc.secure_channel(self._target, self._credentials, options=options)
+        self._call = self._channel.unary_unary(self._method)
 
     def send(self, payload: bytes, timeout: float) -> Result:
         grpc = self._grpc
@@ -103,6 +113,10 @@ class GrpcTransport:
                 grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
                 grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.DATA_LOSS,
             )
+            if code == grpc.StatusCode.UNAVAILABLE:
+                # Start the next attempt on a fresh connection instead of the channel's backoff.
+                self._channel.close()
+                self._open()
             return Result(Outcome.RETRY if retryable else Outcome.REJECTED, f"gRPC {name}")
 
     def close(self) -> None:
