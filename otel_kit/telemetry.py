@@ -97,6 +97,8 @@ class Telemetry:
         if self.delivery is not None:
             self.delivery.set_deadline(time.monotonic() + budget)
         exit_hooks.forget(self)
+        if self.health is not None:
+            self.health.stop_checks()
         self._detach()
         finished = _bounded(lambda: self._shutdown_all(budget), budget, "otel-kit-shutdown")
         if self.delivery is not None:
@@ -274,6 +276,7 @@ def setup(
     security_enforce: bool | None = None,
     audit_key: str | None = None,
     health: bool | None = None,
+    health_check_interval: float | None = None,
     slow_queries: bool | None = None,
     slow_query_ms: float | None = None,
     n_plus_one_threshold: int | None = None,

@@ -244,3 +244,62 @@ def test_processor_cost_stays_off_request_path() -> None:
         monitor.record("route", f"GET /r{i % 5}", 0.001, False)
     assert threading.active_count() == threads
     print(f"health.record: {(time.perf_counter() - started) / 10_000 * 1e6:.2f} µs per span (measured, not asserted)")
+
+
+def _poll(predicate: Any, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def test_checks_run_in_the_background_without_any_endpoint_call() -> None:
+    """A database that dies is reported by the health metric and a transition, with nobody calling /health."""
+    state = {"up": True, "calls": 0}
+
+    def database() -> bool:
+        state["calls"] += 1
+        return state["up"]
+
+    with capture(health_check_interval=0.02) as cap:
+        monitor = cap.telemetry.health
+        assert monitor is not None and monitor.checks_in_background
+        monitor.register_check("database", database)
+        assert _poll(lambda: state["calls"] >= 2)
+        assert cap.metric_value("otel_kit.health.status", **{"target.kind": "component", "target.name": "database"}) == 0
+        state["up"] = False
+        assert _poll(lambda: any(t.name == "database" and t.status is Status.UNHEALTHY for t in monitor.transitions))
+        assert cap.metric_value("otel_kit.health.status", **{"target.kind": "component", "target.name": "database"}) == 2
+
+
+def test_report_reads_the_latest_background_result() -> None:
+    """With background checks running, an endpoint reads the last result instead of running the checks again."""
+    calls = []
+    with capture(health_check_interval=3600) as cap:
+        monitor = cap.telemetry.health
+        assert monitor is not None
+        monitor.register_check("cache", lambda: calls.append(1) or True)
+        assert _poll(lambda: len(monitor._last_checks) == 1)
+        before = len(calls)
+        report = asyncio.run(monitor.report())
+        assert len(calls) == before and [c["name"] for c in report["checks"]] == ["cache"]
+
+
+def test_interval_zero_runs_checks_only_on_request() -> None:
+    """health_check_interval=0 starts no thread; report() runs the checks itself."""
+    with capture(health_check_interval=0) as cap:
+        monitor = cap.telemetry.health
+        assert monitor is not None and not monitor.checks_in_background
+        monitor.register_check("cache", lambda: True)
+        assert asyncio.run(monitor.report())["checks"][0]["status"] == "healthy"
+
+
+def test_shutdown_stops_the_background_checks() -> None:
+    """No check thread outlives shutdown()."""
+    with capture(health_check_interval=0.02) as cap:
+        monitor = cap.telemetry.health
+        assert monitor is not None
+    assert not monitor.checks_in_background
+    assert not any(t.name == "otel-kit-health-checks" for t in threading.enumerate())

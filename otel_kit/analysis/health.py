@@ -219,6 +219,10 @@ class HealthMonitor:
         self._otel_logger: Any = None
         self._log_transitions = log_transitions
         self.processor: SpanProcessor = AnalysisProcessor(health=self)
+        self._checker: threading.Thread | None = None
+        self._stop_checks = threading.Event()
+        self._wake_checks = threading.Event()
+        self._check_interval = 30.0
 
     # --- recording ----------------------------------------------------------------------------
 
@@ -295,6 +299,7 @@ class HealthMonitor:
         if not timeout > 0:
             raise ConfigError("timeout", timeout, "seconds, a number > 0")
         self._checks[name] = _Check(function, float(timeout), critical)
+        self._wake_checks.set()  # a new check runs now, not at the next tick
 
     def unregister_check(self, name: str) -> None:
         self._checks.pop(name, None)
@@ -374,7 +379,52 @@ class HealthMonitor:
                 )
             )
 
-    async def report(self, *, run_checks: bool = True) -> dict[str, Any]:
+    # --- background checks ---------------------------------------------------------------------
+
+    def start_checks(self, interval: float) -> None:
+        """Run the component checks every ``interval`` seconds in a daemon thread.
+
+        Without it, checks run only when someone calls a health endpoint, so a dead database reads
+        healthy on dashboards and alerts until then. The thread has its own event loop: checks
+        never run on (or block) the application's loop.
+        """
+        if interval <= 0 or (self._checker is not None and self._checker.is_alive()):
+            return
+        self._check_interval = interval
+        self._stop_checks.clear()
+        self._checker = threading.Thread(target=self._check_loop, name="otel-kit-health-checks", daemon=True)
+        self._checker.start()
+
+    def stop_checks(self, timeout: float = 1.0) -> None:
+        self._stop_checks.set()
+        self._wake_checks.set()
+        checker, self._checker = self._checker, None
+        if checker is not None and checker is not threading.current_thread():
+            checker.join(timeout)
+
+    @property
+    def checks_in_background(self) -> bool:
+        return self._checker is not None and self._checker.is_alive()
+
+    def _check_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            while not self._stop_checks.is_set():
+                if self._checks:
+                    try:
+                        results = loop.run_until_complete(self.run_checks())
+                        self.evaluate(results)  # records status changes as they happen, not at the next read
+                    except Exception:  # noqa: BLE001 - a broken check must not end the loop
+                        _log.debug("otel-kit: background health checks failed", exc_info=True)
+                self._wake_checks.wait(self._check_interval)
+                self._wake_checks.clear()
+        finally:
+            loop.close()
+
+    async def report(self, *, run_checks: bool | None = None) -> dict[str, Any]:
+        """The full health report; checks run now unless they already run in the background."""
+        if run_checks is None:
+            run_checks = not self.checks_in_background
         checks = await self.run_checks() if run_checks else None
         overall, evaluated, results, reasons = self.evaluate(checks)
         now = self.clock()
@@ -406,11 +456,13 @@ class HealthMonitor:
         }
 
     def bind(self, telemetry: Any) -> None:
-        """Export the status as a metric and status changes as log records, once the providers exist."""
+        """Export the status as a metric and status changes as log records, once the providers exist;
+        start the background checks at the configured interval."""
         if telemetry.logger_provider is not None:
             self._otel_logger = telemetry.logger_provider.get_logger("otel_kit.health")
         if telemetry.meter_provider is not None:
             self.export_metrics(telemetry.meter)
+        self.start_checks(float(getattr(telemetry.settings, "health_check_interval", 30.0)))
 
     def export_metrics(self, meter: Any) -> None:
         """``otel_kit.health.status`` (0 healthy, 1 degraded, 2 unhealthy) per target, for alerting."""

@@ -412,6 +412,10 @@ SPECS: dict[str, _Spec] = {
     "security_enforce": _Spec(_bool, "True or False", False, ((env.OTEL_KIT_SECURITY_ENFORCE, None),)),
     "audit_key": _Spec(_optional_text, "a non-empty string (the HMAC key)", None, ((env.OTEL_KIT_AUDIT_KEY, None),), _mask_all),
     "health": _Spec(_bool, "True or False", True, ((env.OTEL_KIT_HEALTH, None),)),
+    "health_check_interval": _Spec(
+        _number(0.0, 86_400.0), "seconds, a number from 0 (checks only on request) to 86400", 30.0,
+        ((env.OTEL_KIT_HEALTH_CHECK_INTERVAL, None),),
+    ),
     "slow_queries": _Spec(_bool, "True or False", True, ((env.OTEL_KIT_SLOW_QUERIES, None),)),
     "slow_query_ms": _Spec(
         _number(0.0, 3_600_000.0, low_open=True), "milliseconds, a number > 0", 500.0,
@@ -491,6 +495,7 @@ class Settings:
     security_enforce: bool
     audit_key: str | None
     health: bool
+    health_check_interval: float
     slow_queries: bool
     slow_query_ms: float
     n_plus_one_threshold: int
