@@ -54,6 +54,11 @@ def _before(conn: Any, cursor: Any, statement: str, parameters: Any, context: An
     if state is None or context is None or "sqlalchemy" not in state.settings.instrument:
         return
     try:
+        if state.security is not None:
+            # Before the CLIENT span starts, so a finding lands on the request's span.
+            from otel_kit.signals.security.taint import check_statement
+
+            check_statement(statement, state.security)
         sanitized, operation, target = _cache.get(statement)
         engine = conn.engine
         url = engine.url
