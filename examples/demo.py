@@ -142,7 +142,7 @@ def main() -> int:
         "orders": f'sum(shop_orders_total{{job="{service}"}})',
         "revenue USD": f'sum(shop_revenue_USD_sum{{job="{service}"}})',
         "AI tokens": f'sum(gen_ai_client_token_usage_sum{{job="{service}"}})',
-        "AI cost USD": f'sum(gen_ai_client_cost_USD_total{{job="{service}"}})',
+        "AI cost USD": f'sum(otel_kit_ai_cost_USD_total{{job="{service}"}})',
         "security events": f'sum(security_events_total{{job="{service}"}})',
         "slow queries": f'sum(db_client_slow_queries_total{{job="{service}"}})',
         "N+1 traces": f'sum(db_client_n_plus_one_total{{job="{service}"}})',

@@ -115,3 +115,11 @@ def per_signal(template: str, signal: str) -> str:
 def exporter_variable(signal: str) -> str:
     """``OTEL_TRACES_EXPORTER`` and friends: ``otlp``, ``console`` or ``none``."""
     return f"OTEL_{signal}_EXPORTER"
+
+# --- the endpoints' tokens and the local stack (read by the routers and the CLI) -------------
+OTEL_KIT_HEALTH_TOKEN = "OTEL_KIT_HEALTH_TOKEN"
+"""Token for ``/health/detailed`` (``Authorization: Bearer ...`` or ``X-Health-Token``); unset: loopback clients only."""
+OTEL_KIT_SLOW_QUERY_TOKEN = "OTEL_KIT_SLOW_QUERY_TOKEN"
+"""Token for the slow-query endpoint (``Authorization: Bearer ...``); unset: loopback clients only."""
+OTEL_KIT_CONFIG_DIR = "OTEL_KIT_CONFIG_DIR"
+"""A configuration directory for ``otel-kit stack`` instead of the shipped one (e.g. from ``stack config --export``)."""

@@ -133,7 +133,7 @@ def test_signal_families_in_prometheus_and_loki(stack: Any) -> None:
         "security": f'security_events_total{{job="{service}", security_event_type="brute_force"}}',
         "auth": f'security_auth_attempts_total{{job="{service}", security_auth_result="failure"}}',
         "ai tokens": f'gen_ai_client_token_usage_count{{job="{service}", gen_ai_token_type="input"}}',
-        "ai cost": f'gen_ai_client_cost_USD_total{{job="{service}"}}',
+        "ai cost": f'otel_kit_ai_cost_USD_total{{job="{service}"}}',
         "system": f'process_memory_usage_bytes{{job="{service}"}}',
         "cpu": f'system_cpu_utilization_ratio{{job="{service}"}}',
         "health": f'otel_kit_health_status{{job="{service}", target_kind="overall"}}',

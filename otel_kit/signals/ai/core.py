@@ -1,0 +1,570 @@
+"""The AI monitor: one GenAI operation -> one span (or the client library's own span) and its metrics.
+
+Conventional names: spans ``"{gen_ai.operation.name} {gen_ai.request.model}"``, ``gen_ai.*``
+attributes, ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage`` and
+``gen_ai.client.operation.time_to_first_chunk``. Everything otel-kit adds lives under
+``otel_kit.ai.*``: cost, the token breakdown counter, unpriced calls, 429s, provider rate limits,
+the per-minute window and headroom, stream outcomes and the wrappers' own failures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_kit.config import environment
+from otel_kit.signals.ai.content import bounded_json
+from otel_kit.signals.ai.prices import PriceBook, Rate, library
+from otel_kit.signals.ai.ratelimits import MinuteWindow, ProviderLimits
+from otel_kit.signals.ai.usage import ResponseFacts, Usage
+
+_log = logging.getLogger("otel_kit.ai")
+
+__all__ = ["AIMonitor", "AIOperation", "TOKEN_BUCKETS", "DURATION_BUCKETS", "PRICES_FILE_ENV"]
+
+TOKEN_BUCKETS = [4.0**i for i in range(14)]  # 1, 4, 16, ... 67108864, as the conventions advise
+DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+PRICES_FILE_ENV = environment.OTEL_KIT_AI_PRICES_FILE
+
+COMPLETED = "completed"
+STOPPED = "stopped"
+"""The application closed a stream before its end."""
+DROPPED = "dropped"
+"""The application let go of a stream without closing it; it was garbage-collected."""
+CANCELLED = "cancelled"
+"""The calling task was cancelled (or interrupted) during the request."""
+FAILED = "failed"
+
+
+class AIOperation:
+    """One GenAI call being recorded. ``otel_kit.ai.operation()`` yields one; call :meth:`record`."""
+
+    __slots__ = (
+        "_gate",
+        "_monitor",
+        "api",
+        "capture",
+        "content_on_span",
+        "cost",
+        "deferred",
+        "error_type",
+        "finish_reasons",
+        "operation",
+        "outcome",
+        "output",
+        "owns_span",
+        "provider",
+        "rate_headroom",
+        "rate_type",
+        "request_model",
+        "response_id",
+        "response_model",
+        "retries",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "span",
+        "started",
+        "streaming",
+        "ttfc",
+        "usage",
+    )
+
+    def __init__(
+        self, monitor: AIMonitor, span: trace.Span, owns_span: bool, provider: str, operation: str, request_model: str,
+        server_address: str | None, server_port: int | None, streaming: bool, api: str,
+    ) -> None:
+        self._monitor = monitor
+        self.span = span
+        self.owns_span = owns_span
+        self.provider = provider
+        self.operation = operation
+        self.request_model = request_model
+        self.server_address = server_address
+        self.server_port = server_port
+        self.streaming = streaming
+        self.api = api
+        self.started = time.perf_counter()
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] = []
+        self.usage: Usage | None = None
+        self.service_tier: str | None = None
+        self.output: Any = None
+        self.error_type: str | None = None
+        self.cost: float | None = None
+        self.ttfc: float | None = None
+        self.retries = 0
+        self.outcome: str | None = None
+        self.rate_headroom: float | None = None
+        self.rate_type: str | None = None
+        self.capture = monitor.capture_content
+        self.content_on_span = owns_span and monitor.capture_content
+        self.deferred = False
+        """A stream or an unread raw response carries the operation on after the call returns."""
+        self._gate = threading.Lock()
+
+    @property
+    def input_tokens(self) -> int | None:
+        return self.usage.input_tokens if self.usage is not None else None
+
+    @property
+    def output_tokens(self) -> int | None:
+        return self.usage.output_tokens if self.usage is not None else None
+
+    @property
+    def finished(self) -> bool:
+        return self._gate.locked()
+
+    def record(
+        self,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_creation_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        response_model: str | None = None,
+        response_id: str | None = None,
+        finish_reasons: list[str] | tuple[str, ...] | None = None,
+        output_messages: Any = None,
+    ) -> None:
+        """Report the response. ``input_tokens`` is the whole input, cached tokens included, as the conventions count it."""
+        values = Usage(
+            input_tokens=_as_count(input_tokens), output_tokens=_as_count(output_tokens),
+            cache_read_tokens=_as_count(cache_read_tokens), cache_creation_tokens=_as_count(cache_creation_tokens),
+            reasoning_tokens=_as_count(reasoning_tokens),
+        )
+        if self.usage is None:
+            self.usage = values
+        else:
+            self.usage.merge(values)
+        if response_model:
+            self.response_model = str(response_model)
+        if response_id:
+            self.response_id = str(response_id)
+        if finish_reasons:
+            self.finish_reasons = [str(reason) for reason in finish_reasons if reason]
+        if output_messages is not None:
+            self.output = output_messages
+
+    def apply(self, facts: ResponseFacts) -> None:
+        """Take what a response or a finished stream told (the wrappers' path)."""
+        if facts.model:
+            self.response_model = facts.model
+        if facts.id:
+            self.response_id = facts.id
+        if facts.finish_reasons:
+            self.finish_reasons = facts.finish_reasons
+        if facts.usage is not None:
+            self.usage = facts.usage
+        if facts.service_tier:
+            self.service_tier = facts.service_tier
+        if facts.output is not None:
+            self.output = facts.output
+
+    def first_chunk(self) -> None:
+        if self.ttfc is None:
+            self.ttfc = time.perf_counter() - self.started
+
+    def observe_headers(self, family: str, headers: Any) -> None:
+        tightest = self._monitor.provider_limits.observe(family, self.provider, self.request_model, headers)
+        if tightest is not None:
+            self.rate_headroom, self.rate_type = tightest
+
+    def retry(self, attempt: int, status_code: int | None, family: str, headers: Any) -> None:
+        """One failed attempt that the client will send again: a span event, and a 429 is counted."""
+        self.retries = max(self.retries, attempt)
+        event: dict[str, Any] = {"otel_kit.ai.retry.attempt": attempt}
+        if status_code is not None:
+            event["http.response.status_code"] = status_code
+            retry_after = headers.get("retry-after") if headers is not None else None
+            if retry_after:
+                event["otel_kit.ai.retry.after"] = str(retry_after)[:32]
+        else:
+            event["error.type"] = "connection_error"
+        if self.span.is_recording():
+            self.span.add_event("otel_kit.ai.retry", event)
+        if headers is not None:
+            self.observe_headers(family, headers)
+        if status_code == 429:
+            self._monitor.rate_limited(self)
+
+    def fail(self, exc: BaseException, family: str | None = None) -> None:
+        """The call raised ``exc``: an error, or (not an ``Exception``) the caller giving up."""
+        if not isinstance(exc, Exception):
+            self.outcome = CANCELLED
+            return
+        self.error_type = type(exc).__qualname__
+        self.outcome = FAILED
+        status_code = getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        if family is not None and response is not None:
+            headers = getattr(response, "headers", None)
+            if headers is not None:
+                self.observe_headers(family, headers)
+        if status_code == 429:
+            self._monitor.rate_limited(self)
+        if self.owns_span and self.span.is_recording():
+            self.span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            self.span.record_exception(exc)
+
+    def finish(self, outcome: str | None = None) -> None:
+        """Record the operation once; later calls do nothing."""
+        if not self._gate.acquire(blocking=False):
+            return
+        if outcome is not None and self.outcome is None:
+            self.outcome = outcome
+        self._monitor.finish(self)
+
+
+class _Totals:
+    """Cumulative sums per attribute set, reported by an observable counter (bounded number of series)."""
+
+    MAX_SERIES = 2000
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        self._sums: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+        self.overflow = False
+
+    def add(self, key: tuple[str, ...], value: float) -> None:
+        self.add_many(((key, value),))
+
+    def add_many(self, items: tuple[tuple[tuple[str, ...], float], ...] | list[tuple[tuple[str, ...], float]]) -> None:
+        sums = self._sums
+        with self._lock:
+            for key, value in items:
+                current = sums.get(key)
+                if current is None and len(sums) >= self.MAX_SERIES:
+                    self.overflow = True
+                    key = ("",) * (len(self._names) - 1) + ("otel.metric.overflow",)
+                    current = sums.get(key)
+                sums[key] = (current or 0) + value
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        with self._lock:
+            items = list(self._sums.items())
+        names = self._names
+        return [Observation(value, {name: part for name, part in zip(names, key, strict=True) if part}) for key, value in items]
+
+
+def _as_count(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+class AIMonitor:
+    """Creates GenAI spans and metrics; one per ``setup()``, reachable as ``otel_kit.ai``."""
+
+    def __init__(self, telemetry: Any, *, capture_content: bool = False) -> None:
+        self.capture_content = capture_content
+        self.prices = PriceBook()
+        self.limits: dict[str, tuple[int | None, int | None]] = {}
+        self.provider_limits = ProviderLimits()
+        self._window = MinuteWindow()
+        self._warned_internal: set[str] = set()
+        tracer_provider = telemetry.tracer_provider
+        self._tracer = tracer_provider.get_tracer("otel_kit.ai") if tracer_provider is not None else trace.get_tracer("otel_kit.ai")
+        meter = telemetry.meter
+        self._duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s", description="GenAI operation duration", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+        self._tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}", description="Tokens used per GenAI operation (input includes cached tokens)", explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+        self._ttfc = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s", description="Time to the first output chunk of a streamed GenAI operation", explicit_bucket_boundaries_advisory=TTFC_BUCKETS)
+        # Cost and the token breakdown are summed here and read by the SDK at collection time: an SDK
+        # measurement costs ~9 µs on the request path, a dict update under a lock well under 1 µs.
+        self._token_kinds = _Totals(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.token.type", "otel_kit.ai.token.kind"))
+        self._cost = _Totals(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.token.type"))
+        meter.create_observable_counter("otel_kit.ai.tokens", callbacks=[self._token_kinds.observe], unit="{token}", description="Tokens by type and kind: input = regular + cache_read + cache_creation, output = regular + reasoning")
+        meter.create_observable_counter("otel_kit.ai.cost", callbacks=[self._observe_cost], unit="USD", description="Estimated cost of GenAI operations (genai-prices and overrides), by token type")
+        self._unpriced = meter.create_counter("otel_kit.ai.unpriced", unit="{operation}", description="GenAI operations recorded without a cost, by reason")
+        self._rate_limited = meter.create_counter("otel_kit.ai.rate_limited", unit="{response}", description="429 responses from GenAI providers, retried or not")
+        self._internal_errors = meter.create_counter("otel_kit.ai.instrumentation.errors", unit="{error}", description="Failures inside otel-kit's AI wrappers (swallowed; the client call is unaffected)")
+        meter.create_observable_gauge("otel_kit.ai.requests_per_minute", callbacks=[self._observe_requests], unit="{request}", description="GenAI requests over the last minute, per model")
+        meter.create_observable_gauge("otel_kit.ai.tokens_per_minute", callbacks=[self._observe_tokens], unit="{token}", description="GenAI tokens over the last minute, per model")
+        meter.create_observable_gauge("otel_kit.ai.rate_limit.remaining", callbacks=[self._observe_remaining], unit="{unit}", description="Requests or tokens left in the provider's current rate-limit window (from response headers)")
+        meter.create_observable_gauge("otel_kit.ai.rate_limit.limit", callbacks=[self._observe_limit], unit="{unit}", description="The provider's rate limit for requests or tokens (from response headers)")
+        meter.create_observable_gauge("otel_kit.ai.rate_limit.headroom", callbacks=[self._observe_headroom], unit="1", description="Fraction of the rate limit still available: the provider's headers, else the configured per-minute limit")
+        self._pending: deque[tuple[str, tuple[str | None, ...], str | None, Usage, tuple[str, ...], dict[str, Any]]] = deque(maxlen=10_000)
+        path = os.environ.get(PRICES_FILE_ENV)
+        if path:
+            self.prices.load_file(path)
+        from otel_kit.signals.ai import wrappers
+
+        wrappers.install()
+        # Installing genai-prices (the `ai` extra) is the opt-in to load it, in the background, now.
+        if wrappers.client_imported() or importlib.util.find_spec("genai_prices") is not None:
+            library.start()
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    def set_rate_limit(self, model: str, *, requests_per_minute: int | None = None, tokens_per_minute: int | None = None) -> None:
+        from otel_kit.config.settings import ConfigError
+
+        for label, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise ConfigError(label, value, "a positive integer or None")
+        self.limits[model] = (requests_per_minute, tokens_per_minute)
+
+    # --- operations --------------------------------------------------------------------------------
+
+    def start(
+        self, provider: str, model: str, operation: str, *, api: str = "", attributes: dict[str, Any] | None = None,
+        server_address: str | None = None, server_port: int | None = None, streaming: bool = False, adopt: trace.Span | None = None,
+    ) -> AIOperation:
+        """Begin an operation: a new CLIENT span (child of the current one), or the client library's own ``adopt`` span."""
+        if adopt is not None:
+            return AIOperation(self, adopt, False, provider, operation, model, server_address, server_port, streaming, api)
+        span_attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider, "gen_ai.request.model": model}
+        if server_address:
+            span_attributes["server.address"] = server_address
+        if server_port:
+            span_attributes["server.port"] = server_port
+        if attributes:
+            span_attributes.update(attributes)
+        span = self._tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=span_attributes)
+        return AIOperation(self, span, True, provider, operation, model, server_address, server_port, streaming, api)
+
+    def content(self, op: AIOperation, system: Any, messages: Any) -> None:
+        """Record the request's content on the operation's span (capture is on)."""
+        values: dict[str, Any] = {}
+        truncated = False
+        if system:
+            values["gen_ai.system_instructions"], cut = bounded_json(system)
+            truncated = truncated or cut
+        if messages:
+            values["gen_ai.input.messages"], cut = bounded_json(messages)
+            truncated = truncated or cut
+        if truncated:
+            values["otel_kit.ai.content.truncated"] = True
+        if values and op.span.is_recording():
+            op.span.set_attributes(values)
+
+    def rate_limited(self, op: AIOperation) -> None:
+        self._rate_limited.add(1, {"gen_ai.provider.name": op.provider, "gen_ai.request.model": op.request_model})
+
+    def internal_error(self, where: str, exc: BaseException) -> None:
+        """A wrapper failed: count it, log it once per place at debug level; the client call goes on."""
+        try:
+            self._internal_errors.add(1, {"otel_kit.ai.stage": where, "error.type": type(exc).__qualname__})
+            if where not in self._warned_internal:
+                self._warned_internal.add(where)
+                _log.debug("otel-kit: AI instrumentation failed in %s (the call itself is unaffected)", where, exc_info=exc)
+        except Exception:  # noqa: BLE001 - counting must not fail either
+            pass
+
+    def finish(self, op: AIOperation) -> None:
+        try:
+            self._record(op)
+        except Exception as exc:  # noqa: BLE001
+            self.internal_error("finish", exc)
+        finally:
+            if op.owns_span:
+                op.span.end()
+
+    def _record(self, op: AIOperation) -> None:
+        seconds = time.perf_counter() - op.started
+        # server.address/port are on the span, not on the metrics (where the conventions only recommend
+        # them): each metric attribute costs on every measurement, and per-host series add nothing to cost reports.
+        attributes: dict[str, Any] = {"gen_ai.operation.name": op.operation, "gen_ai.provider.name": op.provider, "gen_ai.request.model": op.request_model}
+        if op.response_model:
+            attributes["gen_ai.response.model"] = op.response_model
+        self._duration.record(seconds, {**attributes, "error.type": op.error_type} if op.error_type else attributes)
+        span_values: dict[str, Any] = {}
+        own = op.owns_span
+        if op.ttfc is not None:
+            self._ttfc.record(op.ttfc, attributes)
+            if own:
+                span_values["gen_ai.response.time_to_first_chunk"] = op.ttfc
+        if own:
+            if op.response_model:
+                span_values["gen_ai.response.model"] = op.response_model
+            if op.response_id:
+                span_values["gen_ai.response.id"] = op.response_id
+            if op.finish_reasons:
+                span_values["gen_ai.response.finish_reasons"] = op.finish_reasons
+            if op.error_type:
+                span_values["error.type"] = op.error_type
+            if op.retries:
+                span_values["http.request.resend_count"] = op.retries
+        if op.streaming and op.outcome:
+            span_values["otel_kit.ai.stream.outcome"] = op.outcome
+        elif op.outcome == CANCELLED:
+            span_values["otel_kit.ai.outcome"] = CANCELLED
+        if op.rate_headroom is not None:
+            span_values["otel_kit.ai.rate_limit.headroom"] = op.rate_headroom
+            span_values["otel_kit.ai.rate_limit.type"] = op.rate_type
+        usage = op.usage
+        tokens = 0
+        if usage is not None and usage.known:
+            tokens = self._record_usage(op, usage, attributes, span_values)
+        elif op.error_type is None and op.outcome in (None, COMPLETED):
+            self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": "no_usage"})
+        if op.output is not None and op.content_on_span:
+            span_values["gen_ai.output.messages"], truncated = bounded_json(op.output)
+            if truncated:
+                span_values["otel_kit.ai.content.truncated"] = True
+        self._window.add(op.request_model, tokens)
+        if span_values and op.span.is_recording():
+            op.span.set_attributes(span_values)
+
+    def _record_usage(self, op: AIOperation, usage: Usage, attributes: dict[str, Any], span_values: dict[str, Any]) -> int:
+        own = op.owns_span
+        tokens = 0
+        key = (op.operation, op.provider, op.request_model, op.response_model or "")
+        parts: list[tuple[tuple[str, ...], float]] = []
+        total = usage.input_tokens
+        if total is not None:
+            tokens += total
+            self._tokens.record(total, {**attributes, "gen_ai.token.type": "input"})
+            read = min(usage.cache_read_tokens or 0, total)
+            created = min(usage.cache_creation_tokens or 0, total - read)
+            parts.append(((*key, "input", "regular"), total - read - created))
+            if read:
+                parts.append(((*key, "input", "cache_read"), read))
+            if created:
+                parts.append(((*key, "input", "cache_creation"), created))
+            if own:
+                span_values["gen_ai.usage.input_tokens"] = total
+                if usage.cache_read_tokens is not None:
+                    span_values["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+                if usage.cache_creation_tokens is not None:
+                    span_values["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_creation_tokens
+        total = usage.output_tokens
+        if total is not None:
+            tokens += total
+            self._tokens.record(total, {**attributes, "gen_ai.token.type": "output"})
+            reasoning = min(usage.reasoning_tokens or 0, total)
+            parts.append(((*key, "output", "regular"), total - reasoning))
+            if reasoning:
+                parts.append(((*key, "output", "reasoning"), reasoning))
+            if own:
+                span_values["gen_ai.usage.output_tokens"] = total
+                if usage.reasoning_tokens is not None:
+                    span_values["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+        self._token_kinds.add_many(parts)
+        tier = op.service_tier if op.service_tier in ("flex", "priority", "fast") else None
+        models = (op.response_model, op.request_model)
+        if self._pending:
+            self._settle_pending()
+        rate = self.prices.rate(op.provider, models, tier)
+        if rate == "prices_loading":
+            # Right after start-up genai-prices may still be importing: price the call once it is there
+            # (the cost metric gets it; the span, already ended by then, does not).
+            self._pending.append((op.provider, models, tier, usage, key, attributes))
+            return tokens
+        cost = self._charge(rate, usage, key, attributes, models)
+        if cost is not None:
+            op.cost = cost
+            span_values["otel_kit.ai.cost_usd"] = cost
+            span_values["otel_kit.ai.price.source"] = rate.source  # type: ignore[union-attr]
+        return tokens
+
+    def _charge(self, rate: Rate | str, usage: Usage, key: tuple[str, ...], attributes: dict[str, Any], models: tuple[str | None, ...]) -> float | None:
+        if isinstance(rate, Rate):
+            input_cost, output_cost = rate.cost(usage)
+            self._cost.add_many([((*key, kind), value) for kind, value in (("input", input_cost), ("output", output_cost)) if value])
+            return input_cost + output_cost
+        self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": rate})
+        if rate == "unknown_model":
+            self.prices.warn_unknown(next((model for model in models if model), "unknown"))
+        return None
+
+    def _settle_pending(self) -> None:
+        """Price the calls that finished while genai-prices was loading, once it has loaded (or failed)."""
+        if library.loading:
+            return
+        while self._pending:
+            try:
+                provider, models, tier, usage, key, attributes = self._pending.popleft()
+            except IndexError:
+                return
+            self._charge(self.prices.rate(provider, models, tier), usage, key, attributes, models)
+
+    def _observe_cost(self, options: CallbackOptions) -> list[Observation]:
+        try:
+            self._settle_pending()
+        except Exception as exc:  # noqa: BLE001
+            self.internal_error("pending_costs", exc)
+        return self._cost.observe(options)
+
+    @contextmanager
+    def operation(
+        self,
+        provider: str,
+        model: str,
+        operation: str = "chat",
+        *,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        input_messages: Any = None,
+        system_instructions: Any = None,
+        **request: Any,
+    ) -> Iterator[AIOperation]:
+        """Trace one GenAI call made by any client. Exceptions are recorded (``error.type``) and re-raised."""
+        from otel_kit.signals.ai.wrappers.common import request_attributes_from_kwargs
+
+        op = self.start(provider, model, operation, attributes=request_attributes_from_kwargs(request), server_address=server_address, server_port=server_port, streaming=bool(request.get("stream")))
+        if self.capture_content and (input_messages is not None or system_instructions is not None):
+            self.content(op, system_instructions, input_messages)
+        token = otel_context.attach(trace.set_span_in_context(op.span))
+        try:
+            yield op
+        except BaseException as exc:
+            op.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+            op.finish()
+
+    # --- gauges ------------------------------------------------------------------------------------
+
+    def _observe_requests(self, options: CallbackOptions) -> list[Observation]:
+        return [Observation(requests, {"gen_ai.request.model": model}) for model, (requests, _) in self._window.read().items()]
+
+    def _observe_tokens(self, options: CallbackOptions) -> list[Observation]:
+        return [Observation(tokens, {"gen_ai.request.model": model}) for model, (_, tokens) in self._window.read().items()]
+
+    def _observe_remaining(self, options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(remaining, {"gen_ai.provider.name": provider, "gen_ai.request.model": model, "otel_kit.ai.rate_limit.type": kind})
+            for provider, model, kind, remaining, _ in self.provider_limits.fresh()
+        ]
+
+    def _observe_limit(self, options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(limit, {"gen_ai.provider.name": provider, "gen_ai.request.model": model, "otel_kit.ai.rate_limit.type": kind})
+            for provider, model, kind, _, limit in self.provider_limits.fresh() if limit
+        ]
+
+    def _observe_headroom(self, options: CallbackOptions) -> list[Observation]:
+        result: dict[tuple[str, str], Observation] = {}
+        usage = self._window.read()
+        for model, (rpm, tpm) in self.limits.items():
+            requests, tokens = usage.get(model, (0, 0))
+            for kind, limit, used in (("requests", rpm, requests), ("tokens", tpm, tokens)):
+                if limit:
+                    result[(model, kind)] = Observation(max(0.0, 1 - used / limit), {"gen_ai.request.model": model, "otel_kit.ai.rate_limit.type": kind})
+        # The provider's own numbers are the truth; they replace the local estimate for the same model and type.
+        for _provider, model, kind, remaining, limit in self.provider_limits.fresh():
+            if limit:
+                result[(model, kind)] = Observation(min(1.0, remaining / limit), {"gen_ai.request.model": model, "otel_kit.ai.rate_limit.type": kind})
+        return list(result.values())

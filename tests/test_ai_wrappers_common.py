@@ -1,0 +1,135 @@
+"""The shared client hooks: telemetry never changes what the client returns or raises, and is installed once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from otel_kit.signals.ai import wrappers
+from otel_kit.signals.ai.wrappers import common
+from otel_kit.signals.ai.wrappers.common import request_attributes
+from otel_kit.testing import Capture, capture
+from otel_kit.testing_ai import FakeLLMServer
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer() as running:
+        yield running
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    with capture() as captured:
+        yield captured
+
+
+def _client(server: FakeLLMServer, **kwargs: Any) -> openai.OpenAI:
+    return openai.OpenAI(api_key="k", base_url=server.openai_url, max_retries=0, **kwargs)
+
+
+def _bare(function: Any) -> Any:
+    """Run ``function`` against the unwrapped client, then put the hooks back."""
+    wrappers.uninstall()
+    try:
+        return function()
+    finally:
+        wrappers.install()
+
+
+def test_results_are_identical_to_the_bare_client(cap: Capture, server: FakeLLMServer) -> None:
+    """Plain, streamed and raw results equal what the unwrapped client gives."""
+
+    def run() -> tuple[Any, ...]:
+        client = _client(server)
+        plain = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).model_dump()
+        chunks = [chunk.model_dump() for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)]
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES).parse().model_dump()
+        return plain, chunks, raw
+
+    assert run() == _bare(run)
+    assert len(cap.spans) == 3
+
+
+def test_errors_are_the_clients_own(cap: Capture, server: FakeLLMServer) -> None:
+    """A transport failure raises the same exception type and message with or without the hooks."""
+
+    def run() -> tuple[type, str]:
+        def refuse(request: httpx2.Request) -> httpx2.Response:
+            raise httpx2.ConnectError("refused", request=request)
+
+        client = _client(server, http_client=httpx2.Client(transport=httpx2.MockTransport(refuse)))
+        with pytest.raises(openai.APIConnectionError) as raised:
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return type(raised.value), str(raised.value)
+
+    assert run() == _bare(run)
+    assert cap.span("chat gpt-4o-mini").attributes["error.type"] == "APIConnectionError"
+
+
+@pytest.mark.parametrize("stage", ["begin", "response", "stream_event"])
+def test_hook_failures_are_swallowed_and_counted(cap: Capture, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    """A failure inside any hook is counted; the call still returns the client's result."""
+
+    def broken(*args: object, **kwargs: object) -> Any:
+        raise RuntimeError("instrumentation bug")
+
+    if stage == "begin":
+        monkeypatch.setattr(common, "_begin", broken)
+    elif stage == "response":
+        monkeypatch.setattr(common, "facts_from_response", broken)
+    else:
+        monkeypatch.setattr("otel_kit.signals.ai.usage.ChatAccumulator.item", broken)
+    client = _client(server)
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices[0].message.content == "Hello there"
+    assert "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True) if c.choices) == "Hello there"
+    assert cap.metric_value("otel_kit.ai.instrumentation.errors", otel_kit__ai__stage=stage) >= 1
+
+
+def test_install_is_idempotent(cap: Capture, server: FakeLLMServer) -> None:
+    """Installing the hooks again (another setup()) never wraps twice: one span per call."""
+    wrappers.install()
+    wrappers.install()
+    _client(server).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(cap.spans_named("chat gpt-4o-mini")) == 1
+
+
+def test_request_attributes_per_api() -> None:
+    """Only the settings sent, under the conventions' names, for each API."""
+    chat = request_attributes("chat", {"max_completion_tokens": 9, "temperature": 0, "stop": "x", "n": 2, "seed": 7, "response_format": {"type": "json_object"}}, True)
+    assert chat == {
+        "gen_ai.request.stream": True, "gen_ai.request.max_tokens": 9, "gen_ai.request.temperature": 0,
+        "gen_ai.request.seed": 7, "gen_ai.request.stop_sequences": ["x"], "gen_ai.request.choice.count": 2, "gen_ai.output.type": "json",
+    }
+    responses = request_attributes("responses", {"max_output_tokens": 5, "conversation": {"id": "conv_1"}, "text": {"format": {"type": "json_schema"}}}, False)
+    assert responses["gen_ai.request.max_tokens"] == 5 and responses["gen_ai.conversation.id"] == "conv_1" and responses["gen_ai.output.type"] == "json"
+    messages = request_attributes("messages", {"max_tokens": 3, "top_k": 4, "stop_sequences": ["a", "b"], "temperature": True}, False)
+    assert messages == {"gen_ai.request.stream": False, "gen_ai.request.max_tokens": 3, "gen_ai.request.top_k": 4, "gen_ai.request.stop_sequences": ["a", "b"]}
+    assert request_attributes("embeddings", {"dimensions": 8, "encoding_format": "base64"}, False)["gen_ai.request.encoding_formats"] == ["base64"]
+
+
+def test_cancelled_request_is_not_an_error(cap: Capture, server: FakeLLMServer) -> None:
+    """A caller that gives up (asyncio timeout) gets its own TimeoutError; the span is "cancelled", not an error."""
+    import asyncio
+
+    server.response_delay = 0.5
+    try:
+
+        async def ask() -> None:
+            client = openai.AsyncOpenAI(api_key="k", base_url=server.openai_url, max_retries=0)
+            await asyncio.wait_for(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES), timeout=0.05)
+
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(ask())
+    finally:
+        server.response_delay = 0.0
+    span = cap.span("chat gpt-4o-mini")
+    assert span.attributes["otel_kit.ai.outcome"] == "cancelled" and span.status.status_code.name == "UNSET"
+    assert "error.type" not in span.attributes
+    assert cap.metric_value("otel_kit.ai.unpriced") == 0
