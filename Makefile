@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # FastAPI without native telemetry and SQLAlchemy 2.0: the other side of the compatibility matrix.
 COMPAT_PINS := "fastapi==0.141.1" "sqlalchemy==2.0.58"
 
-.PHONY: all install compat lint test test-unit test-e2e test-compat stack-install stack-up stack-down demo bench clean
+.PHONY: all install compat lint test test-unit test-e2e test-compat test-wheel stack-install stack-up stack-down demo bench clean
 
 all: test
 
@@ -48,10 +48,21 @@ test-e2e: stack-install
 test-compat: compat
 	$(COMPAT_VENV)/bin/python -m pytest -m compat -p no:randomly
 
+# The published path: build the sdist and the wheel (from the sdist), pip install the wheel into a
+# fresh virtualenv outside the repository, then `otel-kit stack up`, `doctor` and `stack down` from
+# an empty directory, on the binaries already cached in $OTEL_KIT_HOME and under its own stack
+# name and ports (about a minute).
+WHEEL_TEST := tests/e2e/test_wheel.py
+
+test-wheel: stack-install
+	$(BIN)/python -m pytest -m e2e $(WHEEL_TEST)
+
 # The full suite: lint, unit + end-to-end tests (the e2e session starts and stops its own stack
-# on its own ports), then the compatibility run on FastAPI 0.141 / SQLAlchemy 2.0.
+# on its own ports), the wheel/sdist install test, then the compatibility run on FastAPI 0.141 /
+# SQLAlchemy 2.0.
 test: lint stack-install compat
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=$(WHEEL_TEST)
+	$(BIN)/python -m pytest -m e2e $(WHEEL_TEST)
 	$(COMPAT_VENV)/bin/python -m pytest -m compat
 
 demo: stack-up

@@ -33,7 +33,7 @@ def instrument_sqlalchemy(engine: Any) -> Any:
 
 
 def health_router(**kwargs: Any) -> Any:
-    """FastAPI router with ``/health``, ``/health/ready`` and ``/health/detailed``."""
+    """FastAPI router with ``/health`` and ``/health/live``, ``/health/ready`` and ``/health/detailed``."""
     from otel_kit.analysis.health_router import health_router as build
 
     return build(**kwargs)
@@ -47,11 +47,11 @@ def slow_query_report(top: int = 10, order: str = "total") -> dict[str, Any]:
     return state.slow_queries.report(top, order)
 
 
-def slow_query_router(path: str = "/debug/slow-queries", token: str | None = None) -> Any:
+def slow_query_router(path: str = "/debug/slow-queries", token: str | None = None, **kwargs: Any) -> Any:
     """Opt-in FastAPI endpoint serving :func:`slow_query_report` as JSON."""
     from otel_kit.analysis.slow_query_router import slow_query_router as build
 
-    return build(path=path, token=token)
+    return build(path=path, token=token, **kwargs)
 
 
 __all__ = [

@@ -496,6 +496,9 @@ def _instrument(telemetry: Telemetry) -> None:
             ("httpx", lambda: _install_client("httpx", telemetry)),
             ("requests", lambda: _install_client("requests", telemetry)),
         ]
+    from otel_kit.instrumentation import _support
+
+    gaps: list[str] = []
     for name, step in steps:
         if name not in settings.instrument:
             telemetry.skipped[name] = "disabled"
@@ -504,19 +507,28 @@ def _instrument(telemetry: Telemetry) -> None:
             if step():
                 telemetry.instrumented.append(name)
             else:
-                telemetry.skipped[name] = "not installed"
-        except ImportError:
-            telemetry.skipped[name] = f"pip install 'otel-kit[{name}]'"
+                telemetry.skipped[name] = _support.NOT_INSTALLED
+        except ImportError as exc:
+            # The library is there but not its instrumentation: say so (a silent gap looks like
+            # "no traffic"); an instrumentation that is there but fails to import is a failure.
+            extra = _support.missing_extra(name)
+            if extra is not None:
+                telemetry.skipped[name] = _support.gap(extra)
+                gaps.append(extra)
+            else:
+                telemetry.skipped[name] = f"failed: {exc}"
+                _log.warning("otel-kit: could not instrument %s: %s", name, exc)
         except Exception as exc:  # noqa: BLE001 - a broken integration must not stop the app
             telemetry.skipped[name] = f"failed: {exc}"
             _log.warning("otel-kit: could not instrument %s: %s", name, exc)
+    _support.warn_gaps(gaps, _log.warning)
     _attach_signals(telemetry)
 
 
 def _install_fastapi() -> bool:
     from otel_kit.instrumentation import _support
 
-    if not _support.available("fastapi"):
+    if not _support.installed("fastapi"):
         return False
     from otel_kit.instrumentation import fastapi as integration
 
@@ -527,7 +539,7 @@ def _install_fastapi() -> bool:
 def _install_sqlalchemy() -> bool:
     from otel_kit.instrumentation import _support
 
-    if not _support.available("sqlalchemy"):
+    if not _support.installed("sqlalchemy"):
         return False
     from otel_kit.instrumentation import sqlalchemy as integration
 

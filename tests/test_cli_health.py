@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from otel_kit.cli import backends, main
 from tests.test_offline import _request
+
+
+@pytest.fixture(autouse=True)
+def _own_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No default stack saved with other ports can change the Jaeger URL these tests expect."""
+    monkeypatch.setenv("OTEL_KIT_HOME", str(tmp_path))
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, traces: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
@@ -57,3 +64,26 @@ def test_invalid_options_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:
         main.main(["health", "--service", "shop", "--limit", "0"])
     with pytest.raises(SystemExit, match="invalid min_requests=0: expected an integer >= 1"):
         main.main(["health", "--service", "shop", "--min-requests", "0"])
+
+
+def test_unknown_service_is_no_data_exit_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A service with no traces (a typo) is 'no data', exit 3, naming the services Jaeger has: a deploy gate cannot pass it."""
+    _serve(monkeypatch, [])
+    monkeypatch.setattr(backends, "jaeger_services", lambda base: ["billing", "shop"])
+    assert main.main(["health", "--service", "shpo"]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["health of 'shpo' from http://127.0.0.1:16686, window 5m: no data", "  - Jaeger has no service 'shpo' (it has: billing, shop)"]
+    assert main.main(["health", "--service", "shop", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "no_data" and report["reasons"] == ["no traces of 'shop' in the last 5m"] and report["traces"] == 0
+
+
+def test_traces_without_server_or_client_spans_are_no_data(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Traces that hold only internal spans give health nothing to judge: exit 3, saying so."""
+    now = time.time()
+    internal = _request(1, now - 10, "/pay", 200)
+    for span in internal["spans"]:
+        span["tags"] = [t for t in span["tags"] if t["key"] != "span.kind"] + [{"key": "span.kind", "type": "string", "value": "internal"}]
+    _serve(monkeypatch, [internal])
+    assert main.main(["health", "--service", "shop"]) == 3
+    assert "1 traces of 'shop' in the last 5m, but no server or client span to judge" in capsys.readouterr().out

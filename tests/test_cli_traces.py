@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,12 @@ import pytest
 from otel_kit.cli import backends, main, traces
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.fixture(autouse=True)
+def _own_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No default stack saved with other ports can change the Jaeger URL these tests expect."""
+    monkeypatch.setenv("OTEL_KIT_HOME", str(tmp_path))
 
 
 def _span(span_id: str, name: str, start: int, duration: int, parent: str | None = None, tags: dict[str, Any] | None = None, events: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]

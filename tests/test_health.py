@@ -188,7 +188,7 @@ def test_ready_endpoint_goes_503_and_back() -> None:
         assert monitor is not None
         clock = Clock()
         monitor.clock = clock
-        client = TestClient(app, raise_server_exceptions=False)
+        client = TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000))  # /health/detailed: loopback only
         assert client.get("/health").json() == {"status": "alive"}
         assert client.get("/health/ready").status_code == 200
         for _ in range(25):

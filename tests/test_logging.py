@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -80,3 +83,129 @@ def test_shutdown_detaches_handlers() -> None:
     with capture(log_format="console"):
         assert len(logging.getLogger().handlers) > len(before)
     assert logging.getLogger().handlers == before
+
+
+# --- server logs: uvicorn and gunicorn ---------------------------------------------------------
+
+
+@pytest.fixture
+def server_loggers() -> Iterator[None]:
+    """Restore the server loggers' handlers, filters, levels and propagation after the test."""
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicorn.error", "gunicorn.access")
+    saved = {name: (list(lg.handlers), list(lg.filters), lg.level, lg.propagate, lg.disabled) for name in names for lg in [logging.getLogger(name)]}
+    yield
+    for name, (handlers, filters, level, propagate, disabled) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.filters[:] = filters
+        lg.setLevel(level)
+        lg.propagate = propagate
+        lg.disabled = disabled
+
+
+def _bodies(cap: Any, text: str) -> list[Any]:
+    return [r for r in cap.log_records() if text in str(r.body)]
+
+
+def test_uvicorn_error_log_exported_and_correlated_access_log_not(server_loggers: None) -> None:
+    """With uvicorn's logging config (no propagation), its error log reaches the bridge once, with the trace; its access log does not."""
+    import uvicorn.config
+
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    with capture() as cap:
+        with trace.get_tracer("t").start_as_current_span("request") as span:
+            logging.getLogger("uvicorn.error").error("worker failed while serving")
+            logging.getLogger("uvicorn.access").info('127.0.0.1:5000 - "GET /orders HTTP/1.1" 200')
+        logging.getLogger("uvicorn.error").info("Application startup complete.")
+        (record,) = _bodies(cap, "worker failed")
+        assert record.trace_id == span.get_span_context().trace_id and record.severity_text == "ERROR"
+        assert len(_bodies(cap, "Application startup complete.")) == 1
+        assert not _bodies(cap, "GET /orders")
+
+
+def test_tap_survives_server_configuring_logging_after_setup(server_loggers: None) -> None:
+    """setup() first, then uvicorn's dictConfig (as `uvicorn.run(app)` after setup does): records still arrive, once."""
+    import uvicorn.config
+
+    with capture() as cap:
+        logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+        logging.getLogger("uvicorn.error").warning("late configured")
+        assert len(_bodies(cap, "late configured")) == 1
+
+
+def test_propagating_server_log_not_duplicated(server_loggers: None) -> None:
+    """uvicorn with log_config=None propagates to root: the root bridge exports it and the tap stays out of the way; access stays out."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    with capture() as cap:
+        logging.getLogger("uvicorn.error").warning("propagated once")
+        logging.getLogger("uvicorn.access").warning('"GET /x HTTP/1.1" 200')
+        assert len(_bodies(cap, "propagated once")) == 1
+        assert not _bodies(cap, "GET /x")
+
+
+def test_gunicorn_error_log_exported_access_log_not(server_loggers: None) -> None:
+    """gunicorn's own logger setup (propagate off, its handlers): error records are exported, access records are not."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    with capture() as cap:
+        Logger(Config())
+        logging.getLogger("gunicorn.error").error("Worker (pid:42) was sent SIGKILL")
+        logging.getLogger("gunicorn.access").info('"GET / HTTP/1.1" 200 2')
+        assert len(_bodies(cap, "was sent SIGKILL")) == 1
+        assert not _bodies(cap, "GET / HTTP")
+
+
+def test_shutdown_removes_server_taps(server_loggers: None) -> None:
+    """After shutdown no tap is left on the server loggers, so nothing is forwarded to a closed pipeline."""
+    from otel_kit.instrumentation.logging import SERVER_LOGGERS, ServerLogTap
+
+    with capture():
+        assert all(any(isinstance(f, ServerLogTap) for f in logging.getLogger(n).filters) for n in SERVER_LOGGERS)
+    assert not [f for n in SERVER_LOGGERS for f in logging.getLogger(n).filters if isinstance(f, ServerLogTap)]
+
+
+def test_real_uvicorn_server_logs_reach_pipeline(server_loggers: None) -> None:
+    """A real uvicorn server: a record logged inside a request carries its trace; the ASGI error is exported; access lines are not."""
+    import socket as socket_module
+
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    with capture() as cap:
+        app = FastAPI()
+
+        @app.get("/inside")
+        def inside() -> dict[str, str]:
+            logging.getLogger("uvicorn.error").warning("logged inside the request")
+            return {"ok": "yes"}
+
+        @app.get("/boom")
+        def boom() -> None:
+            raise RuntimeError("handler exploded")
+
+        with socket_module.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            for _ in range(200):
+                if server.started:
+                    break
+                threading.Event().wait(0.05)
+            assert server.started
+            assert httpx.get(f"http://127.0.0.1:{port}/inside").status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{port}/boom").status_code == 500
+        finally:
+            server.should_exit = True
+            thread.join(10)
+        (inside_record,) = _bodies(cap, "logged inside the request")
+        (server_span,) = [s for s in cap.spans if s.name == "GET /inside"]
+        assert inside_record.trace_id == server_span.context.trace_id
+        assert _bodies(cap, "Exception in ASGI application")
+        assert not _bodies(cap, "GET /inside HTTP")

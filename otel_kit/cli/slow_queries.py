@@ -8,6 +8,7 @@ from typing import Any
 
 from otel_kit.analysis.slow_queries import analyze_jaeger_traces
 from otel_kit.cli import backends
+from otel_kit.cli.errors import UsageError
 
 _LOOKBACK = re.compile(r"^\d+[smhd]$")
 
@@ -32,7 +33,7 @@ def _cell(value: Any) -> str:
 
 def run(*, jaeger: str, service: str, lookback: str, limit: int, top: int, slow_ms: float, n_plus_one: int, as_json: bool) -> int:
     if not _LOOKBACK.match(lookback):
-        raise SystemExit(f"otel-kit slow-queries: invalid --lookback {lookback!r}: expected a number and a unit, e.g. 30m, 1h, 2d")
+        raise UsageError(f"otel-kit slow-queries: invalid --lookback {lookback!r}: expected a number and a unit, e.g. 30m, 1h, 2d")
     traces = backends.jaeger_traces(jaeger, service, lookback, limit)
     statistics = analyze_jaeger_traces(traces, slow_ms=slow_ms, n_plus_one_threshold=n_plus_one)
     by_total = statistics.report(top, "total")
@@ -42,6 +43,8 @@ def run(*, jaeger: str, service: str, lookback: str, limit: int, top: int, slow_
         return 0
     columns = [("calls", "calls"), ("total_ms", "total ms"), ("mean_ms", "mean ms"), ("p95_ms", "p95 ms"), ("max_ms", "max ms"), ("slow_calls", "slow"), ("slowest_trace_id", "slowest trace"), ("fingerprint", "query")]
     print(f"slow-query report for {service!r}: {len(traces)} traces from {jaeger} over {lookback} (slow >= {slow_ms:g} ms)\n")
+    if not traces:
+        print(f"  {backends.service_hint(jaeger, service)}\n")
     print(_table(f"Top {top} by total time", by_total["fingerprints"], columns) + "\n")
     print(_table(f"Top {top} by p95", by_p95["fingerprints"], columns) + "\n")
     print(_table(f"N+1 suspects (>= {n_plus_one} executions in one trace)", by_total["n_plus_one"], [("count", "count"), ("route", "route"), ("trace_id", "trace"), ("fingerprint", "query")]))

@@ -14,6 +14,7 @@ from typing import Any
 
 from otel_kit.analysis.offline import jaeger_tags
 from otel_kit.cli import backends
+from otel_kit.cli.errors import UsageError
 
 _LOOKBACK = re.compile(r"^\d+[smhd]$")
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
@@ -142,7 +143,7 @@ def summarize(trace: dict[str, Any]) -> dict[str, Any]:
 
 def run_trace(*, jaeger: str, trace_id: str, as_json: bool, width: int = BAR_WIDTH) -> int:
     if not _TRACE_ID.match(trace_id):
-        raise SystemExit(f"otel-kit trace: invalid trace id {trace_id!r}: expected up to 32 hex digits")
+        raise UsageError(f"otel-kit trace: invalid trace id {trace_id!r}: expected up to 32 hex digits")
     trace = backends.jaeger_trace(jaeger, trace_id)
     if trace is None:
         print(f"otel-kit trace: trace {trace_id} not found in {jaeger}")
@@ -153,9 +154,9 @@ def run_trace(*, jaeger: str, trace_id: str, as_json: bool, width: int = BAR_WID
 
 def run_traces(*, jaeger: str, service: str, lookback: str, limit: int, errors_only: bool, as_json: bool) -> int:
     if not _LOOKBACK.match(lookback):
-        raise SystemExit(f"otel-kit traces: invalid --lookback {lookback!r}: expected a number and a unit, e.g. 30m, 1h, 2d")
+        raise UsageError(f"otel-kit traces: invalid --lookback {lookback!r}: expected a number and a unit, e.g. 30m, 1h, 2d")
     if limit < 1:
-        raise SystemExit(f"otel-kit traces: invalid --limit {limit!r}: expected an integer >= 1")
+        raise UsageError(f"otel-kit traces: invalid --limit {limit!r}: expected an integer >= 1")
     if errors_only:
         # Jaeger's own error=true filter applies before its limit, but some storages miss OTel error
         # status with it (the memory store of the pinned Jaeger returns nothing: jaegertracing/jaeger#8553);
@@ -179,4 +180,7 @@ def run_traces(*, jaeger: str, service: str, lookback: str, limit: int, errors_o
         print(f"  {row['trace_id']:32}  {row['duration_ms']:9.1f} ms  {row['spans']:4} spans  {row['root']}{marks}")
     if rows:
         print(f"\none of them in full: otel-kit trace {rows[0]['trace_id']} --jaeger {jaeger}")
+    elif not found:
+        print(f"  {backends.service_hint(jaeger, service)}")
     return 0
+

@@ -1,4 +1,5 @@
-"""Shared helpers for integrations: lazy imports with an install hint."""
+"""Shared helpers for integrations: lazy imports with an install hint, and telling apart a library
+that is not installed from one whose instrumentation (an ``otel-kit[...]`` extra) is missing."""
 
 from __future__ import annotations
 
@@ -22,12 +23,49 @@ def require(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
-def available(module: str) -> bool:
+# integration -> (its library, the contrib instrumentation it needs or None, the extra that brings both)
+INSTRUMENTATIONS: dict[str, tuple[str, str | None, str]] = {
+    "fastapi": ("fastapi", "opentelemetry.instrumentation.fastapi", "fastapi"),
+    "sqlalchemy": ("sqlalchemy", None, "sqlalchemy"),
+    "httpx": ("httpx", "opentelemetry.instrumentation.httpx", "httpx"),
+    "requests": ("requests", "opentelemetry.instrumentation.requests", "requests"),
+}
+NOT_INSTALLED = "not installed"
+_warned: set[str] = set()
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (only its parent packages)."""
     try:
-        importlib.import_module(module)
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+def missing_extra(name: str) -> str | None:
+    """The extra to install when integration ``name``'s library is there but its instrumentation is not."""
+    library, instrumentation, extra = INSTRUMENTATIONS[name]
+    if instrumentation is None or not installed(library) or installed(instrumentation):
+        return None
+    return extra
+
+
+def gap(extra: str) -> str:
+    """How ``describe()`` shows a library whose instrumentation is missing."""
+    return f"library installed, instrumentation missing: pip install 'otel-kit[{extra}]'"
+
+
+def warn_gaps(extras: list[str], log: Callable[[str], None]) -> None:
+    """One warning naming every extra still to install; each extra is named once per process."""
+    new = [extra for extra in extras if extra not in _warned]
+    if not new:
+        return
+    _warned.update(new)
+    libraries = " and ".join(new)
+    log(
+        f"otel-kit: {libraries} {'is' if len(new) == 1 else 'are'} installed but not instrumented "
+        f"(the instrumentation is an extra): pip install 'otel-kit[{','.join(new)}]'"
+    )
 
 
 class _PostImportFinder:

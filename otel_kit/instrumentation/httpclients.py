@@ -1,13 +1,14 @@
-"""httpx and requests: the contrib instrumentors, when both library and instrumentor are installed."""
+"""httpx and requests: the contrib instrumentors, when both library and instrumentor are installed.
+
+A library without its instrumentor is not silently skipped: ``install`` raises ``MissingDependency``
+naming the extra, and ``setup()`` reports it (one warning, and in ``describe()``).
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from otel_kit.instrumentation._support import available
-
-_log = logging.getLogger("otel_kit.instrumentation")
+from otel_kit.instrumentation._support import MissingDependency, installed
 
 _INSTRUMENTORS = {
     "httpx": ("httpx", "opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
@@ -17,13 +18,15 @@ _active: dict[str, Any] = {}
 
 
 def install(name: str, tracer_provider: Any, meter_provider: Any) -> bool:
-    """Instrument one client library; False (and a debug line) when it is not installed."""
+    """Instrument one client library; False when it is not installed, ``MissingDependency`` when
+    the library is installed but its instrumentor (the ``otel-kit[name]`` extra) is not."""
     library, module, cls = _INSTRUMENTORS[name]
     if name in _active:
         return True
-    if not available(library) or not available(module):
-        _log.debug("otel-kit: %s not instrumented (pip install 'otel-kit[%s]')", name, name)
+    if not installed(library):
         return False
+    if not installed(module):
+        raise MissingDependency(f"{name} is installed but not its instrumentation: pip install 'otel-kit[{name}]'")
     import importlib
 
     instrumentor = getattr(importlib.import_module(module), cls)()

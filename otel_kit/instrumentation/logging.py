@@ -2,6 +2,10 @@
 
 The bridge never exports the SDK's, the exporters' or otel-kit's own records, nor anything logged
 from an export thread: exporting them would create more telemetry each time export fails.
+
+ASGI/WSGI servers (uvicorn, gunicorn, hypercorn) give their loggers their own handlers and stop
+propagation, so their error logs would never reach the root logger's bridge: a tap on those
+loggers forwards them. Their access logs stay out everywhere: the server spans cover each request.
 """
 
 from __future__ import annotations
@@ -54,6 +58,48 @@ class LoopBreaker(logging.Filter):
 
 
 _CORRELATION_KEYS = ("trace_id", "span_id", "service_name", "trace_sampled")
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "hypercorn", "hypercorn.error")
+ACCESS_LOGGERS = frozenset({"uvicorn.access", "gunicorn.access", "hypercorn.access"})
+
+
+class AccessLogFilter(logging.Filter):
+    """Keeps servers' access logs out of the pipeline: one line per request repeats its server span."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name not in ACCESS_LOGGERS
+
+
+def _reaches_root(logger: logging.Logger) -> bool:
+    """Whether a record logged on ``logger`` propagates up to the root logger's handlers."""
+    current: logging.Logger | None = logger
+    while current is not None and current.parent is not None:
+        if not current.propagate:
+            return False
+        current = current.parent
+    return True
+
+
+class ServerLogTap(logging.Filter):
+    """Forwards a server logger's records to the bridge when they would not propagate to it.
+
+    Attached as a logger *filter*, not a handler: ``logging.config.dictConfig`` (uvicorn's
+    ``log_config``, gunicorn's ``logconfig_dict``) replaces a configured logger's handlers but keeps
+    its filters, and uvicorn's gunicorn worker assigns its loggers' handler lists outright, so a tap
+    added by ``setup()`` survives a server that configures logging afterwards. Logger filters only
+    see records logged on that very logger, so each record meets at most one tap.
+    """
+
+    def __init__(self, bridge: logging.Handler) -> None:
+        super().__init__()
+        self.bridge = bridge
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            if not _reaches_root(logging.getLogger(record.name)):
+                self.bridge.handle(record)
+        except Exception:  # noqa: BLE001 - telemetry must never break the server's own logging
+            pass
+        return True
 
 
 class BridgeHandler(LoggingHandler):
@@ -113,6 +159,7 @@ class LoggingIntegration:
     def __init__(self) -> None:
         self._handlers: list[logging.Handler] = []
         self._filtered: list[tuple[logging.Handler, logging.Filter]] = []
+        self._taps: list[tuple[logging.Logger, logging.Filter]] = []
         self._previous_level: int | None = None
 
     def install(
@@ -143,7 +190,13 @@ class LoggingIntegration:
         if logger_provider is not None:
             bridge = BridgeHandler(level=logging.NOTSET, logger_provider=logger_provider)
             bridge.addFilter(LoopBreaker())
+            bridge.addFilter(AccessLogFilter())
             self._add(root, bridge, None)
+            for name in SERVER_LOGGERS:
+                tap = ServerLogTap(bridge)
+                server_logger = logging.getLogger(name)
+                server_logger.addFilter(tap)
+                self._taps.append((server_logger, tap))
         if level_explicit or not user_handlers:
             self._previous_level = root.level
             root.setLevel(level.upper())
@@ -166,6 +219,9 @@ class LoggingIntegration:
                 pass
         for handler, correlation in self._filtered:
             handler.removeFilter(correlation)
+        for server_logger, tap in self._taps:
+            server_logger.removeFilter(tap)
+        self._taps.clear()
         if self._previous_level is not None:
             root.setLevel(self._previous_level)
         self._handlers.clear()

@@ -1,0 +1,72 @@
+"""``otel-kit stack install | up | status | down | config``: the command's output and exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from otel_kit.cli.stack import config
+from otel_kit.cli.stack.build import install
+from otel_kit.cli.stack.common import StackError, say
+from otel_kit.cli.stack.runtime import Stack
+
+
+def print_status(stack: Stack, *, as_json: bool = False) -> int:
+    rows = stack.status()
+    healthy = all(row["state"] == "ready" for row in rows)
+    if as_json:
+        print(json.dumps({"name": stack.name, "run_dir": str(stack.run_dir), "ready": healthy, "ports": stack.ports, "services": rows}, indent=2))
+    else:
+        say(f"otel-kit stack {stack.name} ({stack.run_dir})")
+        width = max(len(row["service"]) for row in rows)
+        for row in rows:
+            state = row["state"] + (f" (pid {row['pid']})" if row["pid"] else "")
+            say(f"  {row['service'].ljust(width)}  {state.ljust(20)}  {row['url']}")
+    return 0 if healthy else 1
+
+
+def _print_up(stack: Stack) -> None:
+    doctor = "otel-kit doctor" + (f" --stack {stack.name}" if stack.name != "default" else "")
+    say(f"send telemetry to OTEL_EXPORTER_OTLP_ENDPOINT={stack.otlp_grpc} (gRPC) or {stack.otlp_http} (HTTP); check it with `{doctor}`")
+
+
+def config_command(export: str | None, *, force: bool, as_json: bool) -> int:
+    if export is not None:
+        target = Path(export).expanduser().resolve()
+        written = config.export(target, force=force)
+        if as_json:
+            print(json.dumps({"exported_to": str(target), "files": [str(p) for p in written]}, indent=2))
+        else:
+            say(f"wrote {len(written)} files to {export}: otelcol.yaml (single Collector), otelcol-agent.yaml + otelcol-gateway.yaml "
+                "(scale-out), jaeger.yaml, loki.yaml, prometheus.yml + rules/, docker-compose.yaml + grafana/, builder-config.yaml")
+        return 0
+    source = config.config_dir()
+    files = [str(p) for p in config.shipped_files(source)]
+    if as_json:
+        print(json.dumps({"config_dir": str(source), "files": files}, indent=2))
+    else:
+        say(f"shipped configuration: {source}")
+        for name in files:
+            say(f"  {name}")
+        say("`otel-kit stack config --export DIR` copies them for your own Collector or `docker compose -f DIR/docker-compose.yaml up`")
+    return 0
+
+
+def main_stack(action: str, stack: Stack, *, fresh: bool = False, as_json: bool = False, export: str | None = None, force: bool = False) -> int:
+    try:
+        if action == "install":
+            install(stack.root)
+        elif action == "up":
+            stack.up(fresh=fresh)
+            _print_up(stack)
+        elif action == "down":
+            stack.down()
+        elif action == "status":
+            return print_status(stack, as_json=as_json)
+        elif action == "config":
+            return config_command(export, force=force, as_json=as_json)
+        return 0
+    except StackError as exc:
+        print(f"otel-kit stack {action}: {exc}", file=sys.stderr)
+        return 1

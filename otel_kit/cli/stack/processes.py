@@ -1,0 +1,149 @@
+"""The processes a stack owns and the ports it needs.
+
+A pid file records the pid, the process's start time and its working directory (the stack's run
+directory). A process is stopped only when all three still match: a pid reused by another program,
+or another stack's process, is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+# Start times are boot time + ticks since boot; the boot time psutil reads can move by up to a
+# second when the clock is adjusted, so equal means "within a second". A pid is not reused within
+# a second together with the same working directory.
+START_TOLERANCE_S = 1.0
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    pid: int
+    started: float
+    cwd: str
+    command: str = ""
+
+    @classmethod
+    def of(cls, pid: int, cwd: Path, command: str) -> PidRecord:
+        return cls(pid, psutil.Process(pid).create_time(), os.path.realpath(cwd), command)
+
+
+def write(path: Path, record: PidRecord) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(record)))
+    tmp.replace(path)
+
+
+def read(path: Path) -> PidRecord | None:
+    """The record in ``path``; an older otel-kit's bare pid has no start time (``started`` 0)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, int):
+        return PidRecord(data, 0.0, os.path.realpath(path.parent))
+    if isinstance(data, dict) and isinstance(data.get("pid"), int):
+        return PidRecord(data["pid"], float(data.get("started") or 0.0), str(data.get("cwd") or path.parent), str(data.get("command") or ""))
+    return None
+
+
+def is_running(record: PidRecord) -> bool:
+    """The recorded process still runs: same pid, same start time, same working directory."""
+    try:
+        process = psutil.Process(record.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if record.started and abs(process.create_time() - record.started) > START_TOLERANCE_S:
+            return False
+        return os.path.realpath(process.cwd().removesuffix(" (deleted)")) == os.path.realpath(record.cwd)
+    except (psutil.Error, OSError):
+        return False
+
+
+def stop(record: PidRecord, timeout: float) -> None:
+    stop_all([record], timeout)
+
+
+def stop_all(records: list[PidRecord], timeout: float) -> None:
+    """SIGTERM each process (and its process group when it leads one) at once, then wait for all;
+    SIGKILL those still running after ``timeout``."""
+    targets: list[tuple[PidRecord, psutil.Process, bool]] = []
+    for record in records:
+        if not is_running(record):
+            continue
+        try:
+            targets.append((record, psutil.Process(record.pid), os.getpgid(record.pid) == record.pid))
+        except (psutil.Error, OSError):
+            continue
+    for record, _, group in targets:
+        _signal(record.pid, group, signal.SIGTERM)
+    with contextlib.suppress(psutil.Error):
+        _, alive = psutil.wait_procs([process for _, process, _ in targets], timeout=timeout)
+        for record, process, group in targets:
+            if process in alive and is_running(record):
+                _signal(record.pid, group, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
+
+
+def _signal(pid: int, group: bool, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on ``port`` on 127.0.0.1 (or on every address): binding it would succeed.
+
+    SO_REUSEADDR, as the servers set it, so connections lingering in TIME_WAIT do not count.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def listener(port: int) -> int | None:
+    """The pid listening on ``port``, when the system lets us see it."""
+    try:
+        connections = psutil.net_connections(kind="inet")
+    except (psutil.Error, OSError):
+        return None
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port and connection.pid:
+            return int(connection.pid)
+    return None
+
+
+def describe_pid(pid: int) -> str:
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.Error:
+        return f"pid {pid}"
+
+
+def ready(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(200 <= response.status < 300)
+    except Exception:  # noqa: BLE001 - starting, refusing or answering garbage: not ready
+        return False
