@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from otel_kit.cli.stack import home  # noqa: E402
-from otel_kit.receiver import Receiver, _free_port  # noqa: E402
+from otel_kit.cli.stack import home
+from otel_kit.receiver import Receiver, _free_port
 
 COLLECTOR_CONFIG = textwrap.dedent(
     """
@@ -115,7 +115,7 @@ print(json.dumps({"requests": requests + 1, "ended": counter.ended, "dropped": t
 
 
 def _collector(binary: Path, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    handle = open(log, "ab")  # noqa: SIM115 - closed with the process
+    handle = open(log, "ab")
     return subprocess.Popen([str(binary), f"--config={config}"], stdout=handle, stderr=subprocess.STDOUT)
 
 
