@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # FastAPI without native telemetry and SQLAlchemy 2.0: the other side of the compatibility matrix.
 COMPAT_PINS := "fastapi==0.141.1" "sqlalchemy==2.0.58"
 
-.PHONY: all install compat lint test test-unit test-e2e test-compat test-wheel stack-install stack-up stack-down demo bench clean
+.PHONY: all install servers compat lint test test-unit test-e2e test-compat test-wheel stack-install stack-up stack-down demo bench clean
 
 all: test
 
@@ -26,6 +26,18 @@ $(COMPAT_VENV)/bin/.installed: pyproject.toml
 
 compat: $(COMPAT_VENV)/bin/.installed
 
+# PostgreSQL and Redis for the integration tests (the test session starts its own on free ports in
+# a temporary directory): Debian's packages, installed when root; otherwise say what is missing.
+servers:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing PostgreSQL and Redis from Debian's packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null; \
+	  else \
+	    echo "make: PostgreSQL or Redis is missing: apt-get install postgresql redis-server (their tests fail under CI=true)"; \
+	  fi; \
+	fi
+
 lint: install
 	$(BIN)/ruff check otel_kit tests examples benchmarks
 	$(BIN)/mypy otel_kit
@@ -39,7 +51,7 @@ stack-up: stack-install
 stack-down:
 	-$(BIN)/otel-kit stack down
 
-test-unit: install
+test-unit: install servers
 	$(BIN)/python -m pytest -m "not e2e"
 
 test-e2e: stack-install
@@ -60,18 +72,19 @@ test-wheel: stack-install
 # The full suite: lint, unit + end-to-end tests (the e2e session starts and stops its own stack
 # on its own ports), the wheel/sdist install test, then the compatibility run on FastAPI 0.141 /
 # SQLAlchemy 2.0.
-test: lint stack-install compat
+test: lint stack-install compat servers
 	$(BIN)/python -m pytest --ignore=$(WHEEL_TEST)
 	$(BIN)/python -m pytest -m e2e $(WHEEL_TEST)
 	$(COMPAT_VENV)/bin/python -m pytest -m compat
 
-demo: stack-up
+demo: stack-up servers
 	$(BIN)/python examples/demo.py
 
 bench: install
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/bench_processors.py
 	$(BIN)/python benchmarks/bench_security.py
+	$(BIN)/python benchmarks/bench_flask.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -12,7 +12,8 @@ STACK_CONFIG = "otel_kit.collector_config"
 STACK_CONFIG_DIR = "collector-config"
 # Every file under collector-config/ must match one of these (tests/test_cli_stack.py checks it).
 STACK_CONFIG_FILES = [
-    "*.yaml", "*.yml", "rules/*.yml", "rules/tests/*.yml", "grafana/dashboards/*.json", "grafana/provisioning/*/*.yaml",
+    "*.yaml", "*.yml", "rules/*.yml", "rules/tests/*.yml", "grafana/dashboards/*.json", "grafana/provisioning/*/*.yaml", "kubernetes/*.yaml",
+    "*.md", "rules/integrations/*.yml", "rules/integrations/tests/*.yml", "loki-rules/*.yaml",
 ]
 
 if __name__ == "__main__":  # setuptools runs this file as __main__; the tests import the lists above

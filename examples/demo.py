@@ -1,7 +1,10 @@
 """`make demo`: run the example shop under a short generated load against the local stack, then
 print what was exported and what otel-kit concluded from it.
 
-Needs the stack (`otel-kit stack up`, which `make demo` runs first). Takes about a minute.
+Three services share the shop's database (a SQLite file): the FastAPI shop (this process), its
+Flask back office under gunicorn and the Celery worker that sends invoices (prefork, Redis
+broker started here on a free port; `examples/backoffice.py`). Needs the stack (`otel-kit stack
+up`, which `make demo` runs first) and redis-server (`make servers`). Takes about two minutes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import random
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -83,6 +87,24 @@ def _load(base: str, rng: random.Random) -> dict[str, int]:
 
 def main() -> int:
     _check_stack()
+    with tempfile.TemporaryDirectory(prefix="otel-kit-demo-") as tmp:
+        # one database for the shop, its back office and the worker
+        os.environ["SHOP_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'shop.db'}"
+        return _demo(Path(tmp))
+
+
+def _backoffice(service: str, directory: Path) -> dict[str, Any] | None:
+    import backoffice
+
+    with backoffice.redis_server(directory) as broker:
+        if broker is None:
+            print("demo: redis-server is not installed (make servers); skipping the Flask back office and the Celery worker")
+            return None
+        print(f"demo: Flask back office (gunicorn) and Celery worker (Redis broker {broker}) on the same database ...")
+        return backoffice.run(ENDPOINT, service, os.environ["SHOP_DATABASE_URL"], broker, directory)
+
+
+def _demo(directory: Path) -> int:
     service = f"otel-kit-shop-demo-{uuid.uuid4().hex[:6]}"
     telemetry = otel_kit.setup(service, service_version="1.0.0", environment="demo", endpoint=ENDPOINT, metric_interval=2.0, audit_key="demo-audit-key", log_format="none")
     from shop import create_app
@@ -108,6 +130,7 @@ def main() -> int:
     thread.join(10)
     summary = str(telemetry)
     telemetry.shutdown(10)
+    office = _backoffice(service, directory)
 
     print(f"\n=== load: {sum(sent.values())} requests in {elapsed:.1f} s ===")
     for label, count in sent.items():
@@ -126,6 +149,16 @@ def main() -> int:
         print(f"  {row['calls']:4} calls  total {row['total_ms']:8.1f} ms  p95 {row['p95_ms']:7.1f} ms  max {row['max_ms']:7.1f} ms  {row['fingerprint'][:70]}")
     for suspect in slow["n_plus_one"][:3]:
         print(f"  N+1: {suspect['count']} x '{suspect['fingerprint'][:60]}' on {suspect['route']} (trace {suspect['trace_id']})")
+
+    if office is not None:
+        print(f"\n=== Flask back office and Celery worker: {sum(office['sent'].values())} requests, {office['invoiced']} orders invoiced by the worker ===")
+        for label, count in office["sent"].items():
+            print(f"  {label:22} {count}")
+        detailed = office["health"] or {}
+        for route in detailed.get("routes", [])[:5]:
+            print(f"  {route['name']:40} {route['requests']:4} req  p95 {route['p95_ms']:7.1f} ms  {route['status']}")
+        for suspect in (office["slow"] or {}).get("n_plus_one", [])[:2]:
+            print(f"  N+1: {suspect['count']} x '{suspect['fingerprint'][:60]}' on {suspect['route']}")
 
     print("\n=== in the backends ===")
     traces: list[dict[str, Any]] = []
@@ -159,6 +192,15 @@ def main() -> int:
     if trace is not None:
         print("\n=== one N+1 trace from Jaeger (otel-kit trace ID; the Go-built Jaeger has no web UI) ===")
         print("\n".join(line for line in render(trace).splitlines()[:16]))
+    if office is not None:
+        for name in (f"{service}-backoffice", f"{service}-worker"):
+            found = backends.wait_for(lambda n=name: backends.jaeger_traces(JAEGER, n, "1h", 500), 60) or []
+            print(f"  Jaeger      {len(found)} traces for {name}")
+        invoice = next((t for t in (backends.jaeger_traces(JAEGER, f"{service}-worker", "1h", 500) or [])
+                        if any(p.get("serviceName", "").endswith("-backoffice") for p in t.get("processes", {}).values())), None)
+        if invoice is not None:
+            print("\n=== one invoice: Flask request -> Celery publish -> worker task, one trace ===")
+            print("\n".join(render(invoice).splitlines()[:12]))
     print(f"\nmore: otel-kit traces --service {service}  |  otel-kit slow-queries --service {service}")
     return 0 if traces and logs else 1
 

@@ -50,6 +50,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     total: Mapped[float]
+    invoiced: Mapped[bool] = mapped_column(default=False)
 
 
 class OrderIn(BaseModel):
@@ -62,18 +63,26 @@ class LoginIn(BaseModel):
     password: str
 
 
-def make_engine() -> Any:
-    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+def make_engine(url: str | None = None) -> Any:
+    """The shop's database: in memory by default; ``url`` (or SHOP_DATABASE_URL) shares one with the
+    Flask service and the Celery worker (``examples/shop_flask.py``, ``examples/shop_worker.py``)."""
+    url = url or os.environ.get("SHOP_DATABASE_URL")
+    if url:
+        engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
+    else:
+        engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def add_sleep(dbapi_connection: Any, _: Any) -> None:
         # lets the demo produce a genuinely slow query on SQLite
-        dbapi_connection.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
+        if hasattr(dbapi_connection, "create_function"):
+            dbapi_connection.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
 
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        session.add_all(Customer(id=i, name=name) for i, name in enumerate(["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Alan", "Radia", "Conan O'Brien", "Edsger"], 1))
-        session.commit()
+        if session.scalar(select(func.count()).select_from(Customer)) == 0:
+            session.add_all(Customer(id=i, name=name) for i, name in enumerate(["Ada", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Alan", "Radia", "Conan O'Brien", "Edsger"], 1))
+            session.commit()
     return engine
 
 

@@ -45,6 +45,8 @@ class ReceivedSpan:
     attributes: dict[str, Any]
     events: tuple[tuple[str, dict[str, Any]], ...]
     service: str
+    parent_span_id: str = ""
+    kind: int = 0  # the OTLP enum: 1 internal, 2 server, 3 client, 4 producer, 5 consumer
 
 
 def _value(any_value: Any) -> Any:
@@ -184,6 +186,7 @@ class Receiver:
                         result.append(ReceivedSpan(
                             span.trace_id.hex(), span.span_id.hex(), span.name, _attributes(span.attributes),
                             tuple((e.name, _attributes(e.attributes)) for e in span.events), service,
+                            span.parent_span_id.hex(), int(span.kind),
                         ))
         return result
 

@@ -201,15 +201,9 @@ class Telemetry:
     def _detach(self) -> None:
         """Undo what was attached to shared objects (root logger, library patches)."""
         self._logging.uninstall()
-        from otel_kit.instrumentation import fastapi as fastapi_integration
-        from otel_kit.instrumentation import httpclients
-        from otel_kit.instrumentation import sqlalchemy as sqlalchemy_integration
+        from otel_kit.instrumentation import _registry
 
-        for undo in (fastapi_integration.uninstall, sqlalchemy_integration.uninstall, httpclients.uninstall_all):
-            try:
-                undo()
-            except Exception:  # noqa: BLE001
-                pass
+        _registry.deactivate_all()
 
 
 def _bounded(work: Callable[[], None], timeout: float, name: str) -> bool:
@@ -409,6 +403,7 @@ def _build(
             metric_exporter = otlp.OtlpMetricExporter(outboxes["METRICS"]) if "METRICS" in outboxes else None
             telemetry.meter_provider = build_meter_provider(settings, resource, exporter=metric_exporter, readers=metric_readers)
             telemetry.meter = telemetry.meter_provider.get_meter("otel_kit")
+            otlp.observe_delivery(telemetry.meter, telemetry.stats, telemetry.delivery)
 
         if settings.logs:
             telemetry.logger_provider = build_logger_provider(settings, resource)
@@ -471,13 +466,17 @@ def _analysis_processors(telemetry: Telemetry) -> list[SpanProcessor]:
 
 
 def _instrument(telemetry: Telemetry) -> None:
-    """Attach integrations and signal families; each failure is reported, never raised."""
+    """Attach integrations and signal families; each failure is reported, never raised.
+
+    The integrations are the registry's records (``otel_kit.instrumentation``), then every other
+    installed contrib instrumentor (``opentelemetry_instrumentor`` entry points) that is enabled.
+    """
     settings = telemetry.settings
     if settings.disabled:
         return
-    # Stable HTTP semantic conventions (http.request.method, http.response.status_code, url.*,
-    # http.server.request.duration in seconds) unless the user chose otherwise.
-    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    # Stable HTTP and database semantic conventions (http.request.method, url.*, db.system.name,
+    # db.query.text, durations in seconds) for the contrib instrumentors too, unless the user chose.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
     telemetry._logging.install(
         service_name=settings.service_name,
         level=settings.log_level,
@@ -488,69 +487,48 @@ def _instrument(telemetry: Telemetry) -> None:
     )
     if "logging" in settings.instrument:
         telemetry.instrumented.append("logging")
-    steps: list[tuple[str, Callable[[], bool]]] = []
     if settings.traces:
-        steps += [
-            ("fastapi", lambda: _install_fastapi()),
-            ("sqlalchemy", lambda: _install_sqlalchemy()),
-            ("httpx", lambda: _install_client("httpx", telemetry)),
-            ("requests", lambda: _install_client("requests", telemetry)),
-        ]
-    from otel_kit.instrumentation import _support
+        _install_integrations(telemetry)
+    _attach_signals(telemetry)
 
+
+def _install_integrations(telemetry: Telemetry) -> None:
+    from otel_kit.instrumentation import _registry, _support
+
+    settings = telemetry.settings
     gaps: list[str] = []
-    for name, step in steps:
+    for record in _registry.integrations():
+        name = record.name
+        if name == "logging":  # attached above, with or without traces
+            continue
         if name not in settings.instrument:
             telemetry.skipped[name] = "disabled"
             continue
         try:
-            if step():
+            if _registry.activate(record, telemetry):
                 telemetry.instrumented.append(name)
             else:
                 telemetry.skipped[name] = _support.NOT_INSTALLED
-        except ImportError as exc:
+        except _registry.MissingInstrumentation:
             # The library is there but not its instrumentation: say so (a silent gap looks like
             # "no traffic"); an instrumentation that is there but fails to import is a failure.
-            extra = _support.missing_extra(name)
-            if extra is not None:
-                telemetry.skipped[name] = _support.gap(extra)
+            extra = record.extra or name
+            telemetry.skipped[name] = _support.gap(extra)
+            if record.announce_gap:
                 gaps.append(extra)
-            else:
-                telemetry.skipped[name] = f"failed: {exc}"
-                _log.warning("otel-kit: could not instrument %s: %s", name, exc)
         except Exception as exc:  # noqa: BLE001 - a broken integration must not stop the app
             telemetry.skipped[name] = f"failed: {exc}"
             _log.warning("otel-kit: could not instrument %s: %s", name, exc)
+    for name in _registry.contrib_names():
+        if name not in settings.instrument:
+            continue
+        try:
+            if _registry.activate_entry_point(name, telemetry) is None:
+                telemetry.instrumented.append(name)
+        except Exception as exc:  # noqa: BLE001
+            telemetry.skipped[name] = f"failed: {exc}"
+            _log.warning("otel-kit: could not activate the contrib instrumentor %s: %s", name, exc)
     _support.warn_gaps(gaps, _log.warning)
-    _attach_signals(telemetry)
-
-
-def _install_fastapi() -> bool:
-    from otel_kit.instrumentation import _support
-
-    if not _support.installed("fastapi"):
-        return False
-    from otel_kit.instrumentation import fastapi as integration
-
-    integration.install()
-    return True
-
-
-def _install_sqlalchemy() -> bool:
-    from otel_kit.instrumentation import _support
-
-    if not _support.installed("sqlalchemy"):
-        return False
-    from otel_kit.instrumentation import sqlalchemy as integration
-
-    integration.install()
-    return True
-
-
-def _install_client(name: str, telemetry: Telemetry) -> bool:
-    from otel_kit.instrumentation import httpclients
-
-    return httpclients.install(name, telemetry.tracer_provider, telemetry.meter_provider)
 
 
 def _attach_signals(telemetry: Telemetry) -> None:

@@ -47,6 +47,7 @@ E2E_PORTS = {
     "otlp_grpc": 24317, "otlp_http": 24318, "collector_health": 23133, "collector_metrics": 28888,
     "jaeger_otlp_grpc": 34317, "jaeger_otlp_http": 34318, "jaeger_query": 26686, "jaeger_query_grpc": 26685,
     "jaeger_health": 34133, "jaeger_metrics": 38888, "loki_http": 23100, "loki_grpc": 29096, "prometheus": 29090,
+    "alertmanager": 29093,
 }
 
 
@@ -64,3 +65,36 @@ def stack(stack_root: object) -> Iterator[object]:
         _stack_unavailable(str(exc))
     yield running
     running.down()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server (Debian's binaries) on a free port in a temporary directory, for the session."""
+    from _servers import start_postgres
+
+    yield from start_postgres()
+
+
+@pytest.fixture
+def postgres(postgres_server: object) -> Iterator[object]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped after the test."""
+    import uuid
+
+    import psycopg
+    from _servers import Postgres
+
+    assert isinstance(postgres_server, Postgres)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield Postgres(postgres_server.host, postgres_server.port, postgres_server.user, name)
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[object]:
+    """A Redis server (Debian's binary) on a free port in a temporary directory, for the session."""
+    from _servers import start_redis
+
+    yield from start_redis()

@@ -174,14 +174,16 @@ def test_stack_renders_its_own_configuration(tmp_path: Path, stacks: list[Stack]
     stack = _fake(stacks, tmp_path, "rendered")
     stack.up()
     rendered = stack.run_dir / "config"
-    assert {p.name for p in rendered.iterdir()} == {"otelcol.yaml", "jaeger.yaml", "loki.yaml", "prometheus.yml", "rules"}
-    (rendered / "targets").mkdir()
+    assert {p.name for p in rendered.iterdir()} == {
+        "otelcol.yaml", "jaeger.yaml", "loki.yaml", "prometheus.yml", "rules", "alertmanager.yml", "runbooks.md", "loki-rules", "targets",
+    }
+    (rendered / "targets" / "tier.json").write_text("[]\n")  # written by a scale-out tier
     (rendered / "rules" / "stale.yml").write_text("groups: []\n")
     stack.up()  # running: nothing starts, the configuration is rendered again
-    assert (rendered / "targets").is_dir() and not (rendered / "rules" / "stale.yml").exists()  # others' entries stay, ours are replaced
+    assert (rendered / "targets" / "tier.json").is_file() and not (rendered / "rules" / "stale.yml").exists()  # others' entries stay, ours are replaced
     prometheus = (rendered / "prometheus.yml").read_text()
     assert f"127.0.0.1:{stack.ports['collector_metrics']}" in prometheus and "127.0.0.1:8888" not in prometheus
-    assert sorted(p.name for p in (rendered / "rules").iterdir()) == sorted(p.name for p in (REPO / "collector-config" / "rules").glob("*.yml"))
+    assert sorted(p.name for p in (rendered / "rules").glob("*.yml")) == sorted(p.name for p in (REPO / "collector-config" / "rules").glob("*.yml"))
 
 
 # --- the command: names, ports, install ---------------------------------------------------------
@@ -189,7 +191,7 @@ def test_stack_renders_its_own_configuration(tmp_path: Path, stacks: list[Stack]
 
 def _installed(root: Path) -> None:
     (root / "bin").mkdir(parents=True)
-    for name in ("otelcol", "jaeger", "loki", "prometheus", "promtool"):
+    for name in ("otelcol", "jaeger", "loki", "prometheus", "promtool", "alertmanager"):
         (root / "bin" / name).write_text("")
 
 
@@ -200,7 +202,7 @@ def test_status_json_of_stopped_stack(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert main.main(["stack", "status", "--name", "idle", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["name"] == "idle" and not report["ready"] and report["ports"] == DEFAULT_PORTS
-    assert [(s["service"], s["state"], s["pid"]) for s in report["services"]] == [(n, "stopped", None) for n in ("jaeger", "loki", "prometheus", "collector")]
+    assert [(s["service"], s["state"], s["pid"]) for s in report["services"]] == [(n, "stopped", None) for n in ("alertmanager", "jaeger", "loki", "prometheus", "collector")]
     assert main.main(["stack", "status", "--name", "idle"]) == 1
     assert "http://127.0.0.1:16686" in capsys.readouterr().out
 
@@ -309,3 +311,117 @@ def test_wheel_patterns_cover_every_configuration_file() -> None:
     base = REPO / setup["STACK_CONFIG_DIR"]
     matched = {p for pattern in setup["STACK_CONFIG_FILES"] for p in base.glob(pattern) if p.is_file()}
     assert matched == {p for p in base.rglob("*") if p.is_file()}
+
+
+# --- alerting and retention: receivers from the environment, private config, links, durations -----
+
+from otel_kit.cli.stack import alerting  # noqa: E402 - the section's own import
+
+SECRETS = {
+    "OTEL_KIT_ALERT_WEBHOOK_URL": "https://hooks.example.test/alerts/wh-s3cret",
+    "OTEL_KIT_SLACK_WEBHOOK_URL": "https://hooks.slack.example.test/services/T0/B0/sl-s3cret",
+    "OTEL_KIT_PAGERDUTY_ROUTING_KEY": "pd-s3cret",
+    "OTEL_KIT_PUSHOVER_USER_KEY": "po-user-s3cret",
+    "OTEL_KIT_PUSHOVER_TOKEN": "po-token-s3cret",
+    "OTEL_KIT_SMTP_PASSWORD": "smtp-s3cret",
+}
+
+
+def test_up_renders_only_configured_receivers_into_a_private_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stacks: list[Stack], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up` writes alertmanager.yml (mode 0600) with the configured channels only, pages only on critical, and prints no secret."""
+    import yaml
+
+    monkeypatch.setenv("OTEL_KIT_ALERT_WEBHOOK_URL", SECRETS["OTEL_KIT_ALERT_WEBHOOK_URL"])
+    monkeypatch.setenv("OTEL_KIT_PAGERDUTY_ROUTING_KEY", SECRETS["OTEL_KIT_PAGERDUTY_ROUTING_KEY"])
+    monkeypatch.setenv("OTEL_KIT_ALERT_REPEAT_INTERVAL", "2h")
+    monkeypatch.setenv("OTEL_KIT_AI_DAILY_BUDGET_USD", "12.5")
+    monkeypatch.setenv("OTEL_KIT_GRAFANA_URL", "https://grafana.example.test/")
+    stack = _fake(stacks, tmp_path, "alerting")
+    stack.up()
+    rendered = stack.run_dir / "config" / "alertmanager.yml"
+    assert rendered.stat().st_mode & 0o777 == 0o600
+    config = yaml.safe_load(rendered.read_text())
+    receivers = {r["name"]: sorted(k for k in r if k != "name") for r in config["receivers"]}
+    assert receivers == {"notify": ["webhook_configs"], "page": ["pagerduty_configs", "webhook_configs"], "otel-kit-test": ["pagerduty_configs", "webhook_configs"]}
+    page = next(r for r in config["receivers"] if r["name"] == "page")
+    assert page["webhook_configs"][0]["url"] == SECRETS["OTEL_KIT_ALERT_WEBHOOK_URL"] and page["pagerduty_configs"][0]["routing_key"] == "pd-s3cret"
+    assert config["route"]["repeat_interval"] == "2h" and config["route"]["group_wait"] == "30s"
+    output = capsys.readouterr()
+    assert "webhook (https://hooks.example.test), pagerduty" in output.out
+    assert not [s for s in SECRETS.values() if s in output.out + output.err]
+    # Prometheus sends to this stack's Alertmanager; the rules carry this stack's budget and links
+    assert f"127.0.0.1:{stack.ports['alertmanager']}" in (stack.run_dir / "config" / "prometheus.yml").read_text()
+    ai = (stack.run_dir / "config" / "rules" / "ai.yml").read_text()
+    assert "expr: vector(12.5)" in ai and "https://grafana.example.test/d/otel-kit-service/" in ai
+    runbooks = (stack.run_dir / "config" / "runbooks.md").resolve().as_uri()
+    assert f'runbook_url: "{runbooks}#aidailybudget"' in ai
+    assert (stack.run_dir / "config" / "loki-rules" / "fake" / "otel-kit.yaml").is_file()
+    assert sorted(p.name for p in (stack.run_dir / "config" / "rules" / "integrations").iterdir()) == ["celery.yml", "database_pool.yml"]
+
+
+def test_receivers_need_their_whole_setting_and_never_show_secrets() -> None:
+    """Each channel needs all its variables; an invalid one warns without its value and stays off; shown forms carry no secret."""
+    warnings: list[str] = []
+    environ = {**SECRETS, "OTEL_KIT_ALERT_EMAIL_TO": "ops@example.test", "OTEL_KIT_SMTP_HOST": "smtp.example.test", "OTEL_KIT_SMTP_PORT": "465",
+               "OTEL_KIT_SMTP_USER": "alerts", "OTEL_KIT_SMTP_TLS": "no"}
+    found = alerting.receivers_from(environ, warn=warnings.append)
+    assert found.kinds() == ["webhook", "email", "slack", "pagerduty", "pushover"]
+    email = found.channels[1].config
+    assert email["smarthost"] == "smtp.example.test:465" and email["require_tls"] is False and email["auth_password"] == "smtp-s3cret"
+    assert warnings == ["OTEL_KIT_SMTP_USER is set with OTEL_KIT_SMTP_TLS=false: the SMTP password would cross the network in clear text"]
+    assert not [s for s in SECRETS.values() if s in found.describe()]
+    warnings.clear()
+    partial = {"OTEL_KIT_ALERT_WEBHOOK_URL": "ftp://hooks.example.test/x-s3cret", "OTEL_KIT_ALERT_EMAIL_TO": "ops@example.test",
+               "OTEL_KIT_PUSHOVER_TOKEN": "po-token-s3cret", "OTEL_KIT_SMTP_PORT": "smtp"}
+    assert alerting.receivers_from(partial, warn=warnings.append).kinds() == []
+    assert len(warnings) == 3 and not [w for w in warnings if "s3cret" in w]
+    assert "OTEL_KIT_SMTP_HOST is not set" in warnings[1] and "OTEL_KIT_PUSHOVER_USER_KEY is not set" in warnings[2]
+    assert alerting.redact('Post "https://hooks.example.test/alerts/wh-s3cret": 404; key pd-s3cret', SECRETS) == 'Post "https://hooks.example.test/<redacted>": 404; key <secret>'
+
+
+def test_timings_budget_and_retention_fall_back_with_one_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Invalid durations and budgets warn, naming the variable, and use the default; valid ones reach each backend's flags and environment."""
+    warnings: list[str] = []
+    assert alerting.duration({"X": "5 minutes"}, "X", "5m", warnings.append) == "5m" and "X='5 minutes' is not a duration" in warnings[0]
+    assert alerting.duration({"X": "0s"}, "X", "5m", warnings.append) == "5m" and len(warnings) == 2
+    assert alerting.duration({"X": "1h30m"}, "X", "5m", warnings.append) == "1h30m" and len(warnings) == 2
+    assert alerting.ai_daily_budget({"OTEL_KIT_AI_DAILY_BUDGET_USD": "-3"}, warnings.append) == 50.0 and len(warnings) == 3
+    assert [alerting.go_duration(v) for v in ("7d", "36h", "90s", "2w")] == ["168h", "36h", "90s", "336h"]
+    monkeypatch.setenv("OTEL_KIT_HOME", str(tmp_path))
+    _installed(tmp_path)
+    monkeypatch.setenv("OTEL_KIT_JAEGER_RETENTION", "3d")
+    monkeypatch.setenv("OTEL_KIT_LOKI_RETENTION", "forever")
+    monkeypatch.setenv("OTEL_KIT_PROMETHEUS_RETENTION", "90d")
+    services = {s.name: s for s in Stack(name="kept", root=tmp_path).services()}
+    assert services["jaeger"].environment["JAEGER_TRACES_TTL"] == "72h"
+    assert services["jaeger"].environment["JAEGER_BADGER_DIR"] == str(tmp_path / "run" / "kept" / "jaeger-data")
+    assert services["loki"].environment["LOKI_RETENTION"] == "30d"
+    assert "--storage.tsdb.retention.time=90d" in services["prometheus"].command
+    assert "--cluster.listen-address=" in services["alertmanager"].command
+
+
+def test_alertmanager_is_found_or_built_with_a_stand_in_ui(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Our bin/ first, then Debian's prometheus-alertmanager on PATH; without root the Go build gets a page for the UI it cannot embed."""
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    assert build.find_alertmanager(tmp_path) is None
+    (tmp_path / "path").mkdir()
+    debian = tmp_path / "path" / "prometheus-alertmanager"
+    debian.write_text("#!/bin/sh\n")
+    debian.chmod(0o755)
+    assert build.find_alertmanager(tmp_path) == debian
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "alertmanager").write_text("")
+    assert build.find_alertmanager(tmp_path) == tmp_path / "bin" / "alertmanager"
+    build._placeholder_ui(tmp_path / "work")
+    assert "built without its web UI" in (tmp_path / "work" / "ui" / "app" / "dist" / "index.html").read_text()
+
+
+def test_alertmanager_log_keeps_only_the_host_of_urls(tmp_path: Path) -> None:
+    """The filter Alertmanager's output passes through cuts every URL to its host (a webhook's path holds its token)."""
+    from otel_kit.cli.stack.runtime import _REDACTING_SHELL
+
+    line = r'level=warn integration=webhook[0] err="Post \"http://127.0.0.1:9999/hook/t0ken\": refused" slack=https://hooks.slack.com/services/T/B/x ok'
+    result = subprocess.run([*_REDACTING_SHELL, "echo", line], capture_output=True, text=True, timeout=10, check=True)
+    assert result.stdout == r'level=warn integration=webhook[0] err="Post \"http://127.0.0.1:9999/<redacted>\": refused" slack=https://hooks.slack.com/<redacted> ok' + "\n"

@@ -106,3 +106,25 @@ def test_orm_session_queries() -> None:
             assert session.get(Item, 1) is not None
         names = [s.name for s in _db_spans(cap)]
         assert "INSERT items" in names and "SELECT items" in names
+
+
+def test_pool_metrics_and_timeouts() -> None:
+    """A QueuePool of one: count by state, max, wait time, and a timeout counted when it is exhausted."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    from sqlalchemy.pool import QueuePool
+
+    engine = create_engine("sqlite:///file:pooltest?mode=memory&uri=true", poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    with capture() as cap:
+        held = engine.connect()
+        states = {p.attributes["db.client.connection.state"]: p.value for p in cap.metric_points("db.client.connection.count")}
+        assert states == {"idle": 0, "used": 1}
+        with pytest.raises(PoolTimeout):
+            engine.connect()
+        held.close()
+        (name,) = {p.attributes["db.client.connection.pool.name"] for p in cap.metric_points("db.client.connection.max")}
+        assert name == "sqlite:///file:pooltest"
+        assert [p.value for p in cap.metric_points("db.client.connection.max")] == [1]
+        assert cap.metric_value("db.client.connection.timeouts") == 1
+        (wait,) = cap.metric_points("db.client.connection.wait_time")
+        assert wait.count == 1 and wait.unit == "s"
+    engine.dispose()

@@ -106,7 +106,7 @@ def test_outage_loses_nothing_and_sends_no_duplicates(receiver: Receiver, monkey
     assert len(names) == len(set(names)) == 360
     bodies = [record["body"] for record in receiver.log_records()]
     assert len(bodies) == len(set(bodies)) == 360
-    assert "wire.requests" in receiver.metric_names()
+    assert receiver.wait_for(lambda: "wire.requests" in receiver.metric_names()), (telemetry.stats["metrics"].as_dict(), telemetry.pending())
     assert telemetry.dropped() == {"spans": 0, "metrics": 0, "logs": 0}
     assert telemetry.stats["spans"].retried > 0
 
@@ -182,3 +182,24 @@ def test_once_per_minute_filter() -> None:
     assert log_filter.filter(record) and not log_filter.filter(record)
     debug = logging.makeLogRecord({"name": "x", "msg": "d", "levelno": logging.DEBUG})
     assert log_filter.filter(debug) and log_filter.filter(debug)
+
+
+def test_export_health_is_a_metric(receiver: Receiver) -> None:
+    """Drops and waiting items are exported as otel_kit.export.* metrics, delivered once the collector is back."""
+    telemetry = _setup(receiver, export_buffer_mb=0.1, shutdown_timeout=2.0)
+    receiver.set_mode("closed")
+    for index in range(300):
+        with telemetry.tracer.start_as_current_span(f"overflow-{index}", attributes={"pad": "x" * 400}):
+            pass
+    assert receiver.wait_for(lambda: telemetry.dropped()["spans"] > 0)
+    receiver.set_mode("accept")
+    telemetry.force_flush(10)
+
+    def dropped_points() -> list[int]:
+        return [
+            p.as_int for n, p in receiver.metric_points()
+            if n == "otel_kit.export.items" and {kv.key: kv.value.string_value for kv in p.attributes} == {"otel_kit.signal": "spans", "otel_kit.outcome": "dropped"}
+        ]
+
+    assert receiver.wait_for(lambda: any(v > 0 for v in dropped_points()), timeout=15)
+    assert "otel_kit.export.pending" in receiver.metric_names()

@@ -183,3 +183,20 @@ def test_state_stays_bounded_under_cardinality_and_lost_roots() -> None:
         with tracer.start_as_current_span("SELECT", context=trace.set_span_in_context(lost), kind=SpanKind.CLIENT, attributes={"db.system": "sqlite", "db.statement": f"SELECT {i}"}):
             pass
     assert len(queries.statistics._per_trace) <= slow_module.MAX_TRACES and len(queries._roots) <= slow_module.MAX_OPEN_ROOTS
+
+
+def test_consumer_and_non_http_server_spans_feed_health() -> None:
+    """A Celery-style CONSUMER span is a 'task' target; a SERVER span without HTTP method is judged by its name."""
+    monitor = HealthMonitor()
+    provider = TracerProvider()
+    provider.add_span_processor(AnalysisProcessor(health=monitor))
+    tracer = provider.get_tracer("t")
+    for failed in (False, True):
+        with tracer.start_as_current_span("run/billing.charge", kind=SpanKind.CONSUMER, attributes={"celery.task_name": "billing.charge"}) as span:
+            if failed:
+                span.set_status(Status(StatusCode.ERROR))
+    with tracer.start_as_current_span("/shop.Catalog/Lookup", kind=SpanKind.SERVER, attributes={"rpc.system": "grpc"}):
+        pass
+    targets = {(t.kind, t.name): t for t in monitor.targets()}
+    assert targets[("task", "billing.charge")].requests == 2 and targets[("task", "billing.charge")].errors == 1
+    assert targets[("route", "/shop.Catalog/Lookup")].requests == 1

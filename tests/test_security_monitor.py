@@ -49,7 +49,21 @@ def test_report_follows_the_contract() -> None:
         (span,) = cap.spans_named("request")
         assert [e.name for e in span.events] == ["security.attack.xss"]
         points = cap.metric_points("security.events")
-        assert [p.attributes for p in points] == [{"security.event.type": "attack.xss", "security.severity": "high"}]
+        assert [p.attributes for p in points if p.value] == [{"security.event.type": "attack.xss", "security.severity": "high"}]
+
+
+def test_alerted_series_start_at_zero() -> None:
+    """The series the alert rules read with increase() exist at 0 before any event, so the first one is an increase."""
+    with capture() as cap:
+        events = {(p.attributes["security.event.type"], p.attributes["security.severity"]): p.value for p in cap.metric_points("security.events")}
+        wanted = {(f"attack.{a}", s) for a in ("sql_injection", "xss", "path_traversal", "command_injection") for s in ("high", "critical")}
+        assert events == {key: 0 for key in wanted | {("brute_force", "high"), ("rate_limit.exceeded", "medium")}}
+        assert [(p.attributes, p.value) for p in cap.metric_points("security.auth.attempts")] == [
+            ({"security.auth.result": "failure", "security.auth.method": "password"}, 0)
+        ]
+        assert cap.telemetry.security is not None
+        cap.telemetry.security.inspect([("query.q", "' UNION SELECT password FROM users--")])
+        assert cap.metric_value("security.events", security__event__type="attack.sql_injection") == 1
 
 
 def test_detect_and_inspect_accept_pairs_and_hash_with_the_monitor_key() -> None:

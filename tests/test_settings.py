@@ -91,7 +91,7 @@ INVALID = [
     ("resource_attributes", {"service.name": 7}, "service.name, if given, a non-empty string"),
     ("log_file", "/nonexistent/dir/app.log", "existing, writable directory"),
     ("log_file", "/", "existing, writable directory"),
-    ("instrument", ["fastapi", "django"], "names from"),
+    ("instrument", ["fastapi", "no_such_integration"], "names from"),
     ("log_level", "loud", "one of debug"),
     ("log_format", "xml", "'console', 'json', 'none'"),
     ("metric_interval", 0, "0.05 to 86400"),
@@ -153,7 +153,8 @@ def test_invalid_kit_variable_falls_back_to_standard(monkeypatch: pytest.MonkeyP
 def test_disabled_instrumentations_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     """OTEL_PYTHON_DISABLED_INSTRUMENTATIONS removes integrations from the default set."""
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "requests,httpx")
-    assert resolve({}).instrument == frozenset({"fastapi", "sqlalchemy", "logging"})
+    chosen = resolve({}).instrument
+    assert {"fastapi", "sqlalchemy", "logging"} <= chosen and not {"requests", "httpx"} & chosen
 
 
 def test_per_signal_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -180,3 +180,34 @@ def test_slow_query_endpoint_opt_in() -> None:
         response = client.get("/debug/slow-queries?order=p95", headers={"Authorization": "Bearer t"})
         assert response.status_code == 200 and response.json()["order"] == "p95"
         assert client.get("/debug/slow-queries?order=nope", headers={"Authorization": "Bearer t"}).status_code == 400
+
+
+def test_redis_is_timed_but_never_an_n_plus_one() -> None:
+    """Redis commands count in the report but never raise an N+1; the same count of SQL statements does."""
+    from opentelemetry.trace import SpanKind
+
+    with capture(n_plus_one_threshold=3) as cap:
+        tracer = cap.telemetry.tracer
+        with tracer.start_as_current_span("GET /cart"):
+            for _ in range(4):
+                with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT, attributes={"db.system.name": "redis", "db.query.text": "GET ?"}):
+                    pass
+                with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT, attributes={"db.system.name": "postgresql", "db.query.text": "SELECT 1"}):
+                    pass
+        report = otel_kit.slow_query_report()
+        assert {row["fingerprint"]: row["calls"] for row in report["fingerprints"]} == {"get ?": 4, "select ?": 4}
+        assert [n["fingerprint"] for n in report["n_plus_one"]] == ["select ?"]
+
+
+def test_n_plus_one_route_is_the_root_span_route_once_known() -> None:
+    """An N+1 detected before the server span knew its route is reported with the route when the span ends."""
+    from opentelemetry.trace import SpanKind
+
+    with capture(n_plus_one_threshold=2) as cap:
+        tracer = cap.telemetry.tracer
+        with tracer.start_as_current_span("GET", kind=SpanKind.SERVER, attributes={"http.request.method": "GET"}) as root:
+            for _ in range(3):
+                with tracer.start_as_current_span("q", kind=SpanKind.CLIENT, attributes={"db.system.name": "sqlite", "db.query.text": "SELECT 2"}):
+                    pass
+            root.set_attribute("http.route", "/orders")
+        assert otel_kit.slow_query_report()["n_plus_one"][0]["route"] == "/orders"

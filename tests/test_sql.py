@@ -67,3 +67,24 @@ def test_sanitize_removes_literals_only(statement: str, expected: str) -> None:
 def test_operation_and_target(statement: str, operation: str, target: str | None) -> None:
     """db.operation.name and db.collection.name come from the statement."""
     assert operation_and_target(statement) == (operation, target)
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("SELECT * FROM t WHERE id = %(id)s::UUID", "select * from t where id = ?::uuid"),
+        ("SELECT $1::int[], $2", "select ?::int[], ?"),
+        ("SELECT 'a'::text, now()::timestamptz", "select ?::text, now()::timestamptz"),
+        ("find {'status': 'A', 'qty': {'$lt': 30}}", "find {status: ?, qty: {$lt: ?}}"),
+        ("find orders {'_id': ObjectId('5f1e'), 'tags': {'$in': ['a', 'b', 'c']}}", "find orders {_id: ?, tags: {$in: [?...]}}"),
+        ("aggregate [{'$match': {'ok': True}}, {'$limit': 5}]", "aggregate [{$match: {ok: ?}}, {$limit: ?}]"),
+    ],
+)
+def test_casts_dollar_placeholders_and_mongo_shapes(statement: str, expected: str) -> None:
+    """PostgreSQL casts stay (not '?:?'), $n is a placeholder, a MongoDB command becomes its shape."""
+    assert fingerprint(statement) == expected
+
+
+def test_mongo_command_is_exported_without_values() -> None:
+    """sanitize_sql on a MongoDB command keeps keys and operators and drops every value, quoted either way."""
+    assert sanitize_sql("insert [{'email': \"a@b.example\", 'age': 41}]") == "insert [{email: ?, age: ?}]"

@@ -142,7 +142,7 @@ class SlidingWindow:
 
 @dataclass(frozen=True)
 class TargetHealth:
-    kind: str  # "route" or "dependency"
+    kind: str  # "route", "task" or "dependency"
     name: str
     status: Status
     requests: int
@@ -244,9 +244,14 @@ class HealthMonitor:
         return window
 
     def _span_window(self, key: tuple[Any, ...]) -> SlidingWindow:
-        """The window for a processor key: ("route", method, route), ("db", system, namespace) or ("http", address)."""
+        """The window for a processor key: ("route", method, route), ("operation", span name) for non-HTTP
+        servers, ("task", name) for consumed messages (Celery tasks), ("db", system, namespace) or ("http", address)."""
         if key[0] == "route":
             kind, name = "route", f"{key[1]} {key[2]}"
+        elif key[0] == "operation":
+            kind, name = "route", str(key[1])
+        elif key[0] == "task":
+            kind, name = "task", str(key[1])
         elif key[0] == "db":
             kind, name = "dependency", f"db {key[1]} {key[2]}" if key[2] else f"db {key[1]}"
         else:
@@ -446,6 +451,7 @@ class HealthMonitor:
             "reasons": reasons,
             "routes": [target(t) for t in evaluated if t.kind == "route"],
             "dependencies": [target(t) for t in evaluated if t.kind == "dependency"],
+            "tasks": [target(t) for t in evaluated if t.kind == "task"],
             "checks": [c.as_dict() for c in results],
             "transitions": recent,
             "policy": {

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 _SERVER = SpanKind.SERVER
 _CLIENT = SpanKind.CLIENT
+_CONSUMER = SpanKind.CONSUMER
 _ERROR = StatusCode.ERROR
 _EMPTY: Mapping[str, Any] = {}
 # A span's end time is wall-clock time already; only an injected test clock needs calling.
@@ -83,7 +84,7 @@ class AnalysisProcessor(SpanProcessor):
             return
         kind = span.kind
         health, queries = self.health, self.queries
-        if kind is _SERVER or kind is _CLIENT:
+        if kind is _SERVER or kind is _CLIENT or kind is _CONSUMER:
             attributes = span_attributes(span)
             seconds = (end - start) / 1e9
             system = None
@@ -94,7 +95,15 @@ class AnalysisProcessor(SpanProcessor):
                     method = attributes.get("http.request.method") or attributes.get("http.method")
                     if method is not None:
                         key = ("route", method, attributes.get("http.route") or span.name.partition(" ")[2] or "unknown")
-                        failed = _failed(span, attributes)
+                    else:
+                        # gRPC and other non-HTTP servers: the span name is the operation
+                        key = ("operation", span.name)
+                    failed = _failed(span, attributes)
+            elif kind is _CONSUMER:
+                if health is not None:
+                    # a Celery task run (``celery.task_name``), or any other consumed message
+                    key = ("task", attributes.get("celery.task_name") or attributes.get("messaging.destination.name") or span.name)
+                    failed = span.status.status_code is _ERROR
             else:
                 system = attributes.get("db.system.name") or attributes.get("db.system")
                 if system is not None:
@@ -111,7 +120,7 @@ class AnalysisProcessor(SpanProcessor):
                 window = health._by_span.get(key) or health._span_window(key)
                 window.add(end / 1e9 if health.clock is _WALL else health.clock(), seconds, failed)
             if system is not None and queries is not None:
-                queries._on_query(span, attributes, seconds)
+                queries._on_query(span, attributes, seconds, system)
         if queries is not None:
             parent = span.parent
             if parent is None or parent.is_remote:

@@ -29,6 +29,9 @@ MAX_TRACES = 10_000
 # ended stays referenced until evicted, so this bound is also a memory bound (~2 KB a span).
 MAX_OPEN_ROOTS = 2_000
 SLOW_EVENT = "db.query.slow"
+# Key-value stores: many cheap commands per request are their normal use, not an N+1 (as in
+# Sentry's detector); their commands are still timed and can be slow.
+NO_N_PLUS_ONE = frozenset({"redis", "memcached"})
 N_PLUS_ONE_EVENT = "db.query.n_plus_one"
 
 
@@ -102,11 +105,13 @@ class QueryStatistics:
         return cached
 
     def add(
-        self, text: str, seconds: float, trace_id: str | int, rows: int | None = None, route: str | Callable[[str | int], str] = ""
+        self, text: str, seconds: float, trace_id: str | int, rows: int | None = None, route: str | Callable[[str | int], str] = "",
+        n_plus_one: bool = True,
     ) -> tuple[FingerprintStats, bool, NPlusOne | None]:
         """Record one execution; returns (stats, is_slow, newly detected N+1 or None).
 
         ``route`` may be a callable taking the trace id: it is only called when an N+1 is detected.
+        ``n_plus_one=False`` times the call without counting it per trace (cache commands).
         """
         lock = self._lock  # acquire/release: see SlidingWindow.add
         lock.acquire()
@@ -132,7 +137,7 @@ class QueryStatistics:
             slow = ms >= self.slow_ms
             if slow:
                 stats.slow_calls += 1
-            if not trace_id:
+            if not trace_id or not n_plus_one:
                 return stats, slow, None
             counts = self._per_trace.get(trace_id)
             if counts is None:
@@ -160,10 +165,10 @@ class QueryStatistics:
         with self._lock:
             return self._per_trace.pop(trace_id, {})
 
-    def update_count(self, trace_id: str | int, fp: str, count: int) -> None:
+    def update_count(self, trace_id: str | int, fp: str, count: int, route: str | None = None) -> None:
         for index, item in enumerate(self.n_plus_one):
-            if item.trace_id == trace_id and item.fingerprint == fp and count > item.count:
-                self.n_plus_one[index] = NPlusOne(item.trace_id, item.fingerprint, item.id, count, item.route)
+            if item.trace_id == trace_id and item.fingerprint == fp and (count > item.count or (route and route != item.route)):
+                self.n_plus_one[index] = NPlusOne(item.trace_id, item.fingerprint, item.id, max(count, item.count), route or item.route)
 
     def report(self, top: int = 10, order: str = "total") -> dict[str, Any]:
         """Top fingerprints by ``total``, ``p95``, ``max`` or ``calls``, and the N+1 suspects."""
@@ -233,15 +238,24 @@ class SlowQueryAnalyzer:
         threshold = self.statistics.n_plus_one_threshold
         for fp, count in counts.items():
             if count >= threshold:
-                self.statistics.update_count(trace_id, fp, count)
+                # the root knows its route by now even if it did not when the N+1 was detected
+                self.statistics.update_count(trace_id, fp, count, str((span.attributes or {}).get("http.route") or span.name))
 
-    def _on_query(self, span: ReadableSpan, attributes: Mapping[str, Any], seconds: float) -> None:
+    def _on_query(self, span: ReadableSpan, attributes: Mapping[str, Any], seconds: float, system: Any = None) -> None:
         text = attributes.get("db.query.text") or attributes.get("db.statement")
         if not isinstance(text, str):
             return
+        if system == "mongodb":
+            # "find {...}" is the same text for every collection: name it ("find orders {...}")
+            collection = attributes.get("db.collection.name") or attributes.get("db.mongodb.collection")
+            if isinstance(collection, str) and collection:
+                command, _, document = text.partition(" ")
+                text = f"{command} {collection} {document}" if document else f"{command} {collection}"
         trace_id = span.context.trace_id  # an int here; formatted only when reported
         rows = attributes.get("db.response.returned_rows")
-        stats, slow, detected = self.statistics.add(text, seconds, trace_id, rows if isinstance(rows, int) else None, self._route)
+        stats, slow, detected = self.statistics.add(
+            text, seconds, trace_id, rows if isinstance(rows, int) else None, self._route, system not in NO_N_PLUS_ONE,
+        )
         if slow:
             self._report_slow(span, stats, format(trace_id, "032x"))
         if detected is not None:

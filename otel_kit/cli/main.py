@@ -1,4 +1,4 @@
-"""The ``otel-kit`` command: ``stack``, ``doctor``, ``slow-queries``, ``health``, ``traces``, ``trace`` and ``ai-costs``.
+"""The ``otel-kit`` command: ``stack``, ``doctor``, ``slow-queries``, ``health``, ``traces``, ``trace``, ``ai-costs`` and ``alerts``.
 
 Failures are one line on stderr, never a traceback: an invalid option exits 64, a backend that
 cannot be reached exits 4 naming its URL and the fix, a closed pipe (``| head``) ends quietly.
@@ -19,7 +19,8 @@ DEFAULT_JAEGER = "http://127.0.0.1:16686"
 DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"
 DEFAULT_LOKI = "http://127.0.0.1:3100"
 DEFAULT_ENDPOINT = "http://127.0.0.1:4317"
-_OPTION_OF = {"Jaeger": "--jaeger", "Prometheus": "--prometheus", "Loki": "--loki"}
+DEFAULT_ALERTMANAGER = "http://127.0.0.1:9093"
+_OPTION_OF = {"Jaeger": "--jaeger", "Prometheus": "--prometheus", "Loki": "--loki", "Alertmanager": "--alertmanager"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--port", action="append", metavar="NAME=PORT", help="override a port, e.g. otlp_grpc=24317 (repeatable); remembered by the stack")
     stack.add_argument("--port-offset", type=int, metavar="N", help="every default port plus N, e.g. 100 gives OTLP on 4417 (remembered by the stack; 1000 would clash with the defaults)")
     stack.add_argument("--fresh", action="store_true", help="with up: discard the stack's previous data")
+    stack.add_argument(
+        "--topology", choices=["single", "scale"], default="single",
+        help="with up/status: 'scale' adds two agent and two gateway Collectors on loopback in front of the stack (down stops them too)",
+    )
     stack.add_argument("--export", metavar="DIR", help="with config: write the configuration files into DIR, for your own Collector or docker compose")
     stack.add_argument("--force", action="store_true", help="with config --export: overwrite files that differ")
     stack.add_argument("--json", action="store_true", help="with status or config: JSON output")
@@ -140,6 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
     costs.add_argument("--window", default="24h", help="Prometheus duration for the per-model table (default 24h)")
     costs.add_argument("--json", action="store_true")
 
+    alerts = commands.add_parser("alerts", help="firing and pending alerts; `alerts test` sends a test alert to every configured receiver")
+    alerts.add_argument("action", nargs="?", choices=["list", "test", "config"], default="list",
+                        help="list (default); test: a synthetic alert through Alertmanager, each receiver delivered or failed; "
+                             "config --output FILE: alertmanager.yml with this environment's receivers")
+    alerts.add_argument("--stack", metavar="NAME", help="use this named stack's backends (default: the default stack's)")
+    alerts.add_argument("--prometheus", help=f"Prometheus (default {DEFAULT_PROMETHEUS})")
+    alerts.add_argument("--loki", help=f"Loki, for log-based alerts (default {DEFAULT_LOKI})")
+    alerts.add_argument("--alertmanager", help=f"Alertmanager (default {DEFAULT_ALERTMANAGER})")
+    alerts.add_argument("--timeout", type=float, default=60.0, help="with test: seconds to wait for each receiver")
+    alerts.add_argument("--output", metavar="FILE", help="with config: where to write alertmanager.yml (mode 0600)")
+    alerts.add_argument("--json", action="store_true")
+
     trace.add_argument("trace_id")
     trace.add_argument("--width", type=int, default=30, help="width of the time bars in characters")
     trace.add_argument("--json", action="store_true", help="Jaeger's JSON for the trace instead")
@@ -148,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "stack":
-        return main_stack(args.action, _stack_from(args), fresh=args.fresh, as_json=args.json, export=args.export, force=args.force)
+        return main_stack(
+            args.action, _stack_from(args), fresh=args.fresh, as_json=args.json, export=args.export, force=args.force, topology=args.topology,
+        )
     if args.command == "doctor":
         from otel_kit.cli import doctor
 
@@ -165,6 +184,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         prometheus = args.prometheus or (_named_stack(args.stack).prometheus_url if args.stack else DEFAULT_PROMETHEUS)
         return ai_costs.run(prometheus=prometheus.rstrip("/"), service=args.service, window=args.window, as_json=args.json)
+    if args.command == "alerts":
+        return _alerts(args)
     jaeger = _jaeger(args)
     if args.command == "health":
         from otel_kit.cli import health
@@ -182,6 +203,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     return slow_queries.run(
         jaeger=jaeger, service=args.service, lookback=args.lookback, limit=args.limit, top=args.top,
         slow_ms=args.slow_ms, n_plus_one=args.n_plus_one, as_json=args.json,
+    )
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from otel_kit.cli import alerts
+
+    if args.action == "config":
+        if not args.output:
+            raise UsageError("otel-kit alerts config: --output FILE is required (the file holds the receivers' secrets)")
+        return alerts.run_config(args.output)
+    named = _stack_for(args)
+    alertmanager = (args.alertmanager or (named.alertmanager_url if named else DEFAULT_ALERTMANAGER)).rstrip("/")
+    if args.action == "test":
+        if args.timeout <= 0:
+            raise UsageError(f"otel-kit alerts test: invalid --timeout {args.timeout:g}: expected seconds > 0")
+        # the stack's log has the reason of a failed delivery (only when it is that stack's Alertmanager)
+        log = named.run_dir / "alertmanager.log" if named is not None and not args.alertmanager else None
+        return alerts.run_test(alertmanager=alertmanager, log=log, timeout=args.timeout, as_json=args.json)
+    return alerts.run_list(
+        prometheus=(args.prometheus or (named.prometheus_url if named else DEFAULT_PROMETHEUS)).rstrip("/"),
+        loki=(args.loki or (named.loki_url if named else DEFAULT_LOKI)).rstrip("/"),
+        alertmanager=alertmanager, as_json=args.json,
     )
 
 

@@ -22,7 +22,20 @@ from otel_kit.config import environment as env
 
 _log = logging.getLogger("otel_kit.config")
 
-INTEGRATIONS = ("fastapi", "sqlalchemy", "logging", "httpx", "requests")
+def _integration_names() -> tuple[str, ...]:
+    from otel_kit.instrumentation import _registry
+
+    return _registry.names()
+
+
+def _instrumentable() -> frozenset[str]:
+    """otel-kit's integrations and the installed contrib instrumentors' entry-point names."""
+    from otel_kit.instrumentation import _registry
+
+    return _registry.all_names()
+
+
+INTEGRATIONS = _integration_names()
 PROTOCOLS = ("grpc", "http/protobuf")
 LOG_FORMATS = ("console", "json", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -243,10 +256,11 @@ def _log_file(value: Any) -> str:
     return path
 
 
-def _names(options: Iterable[str]) -> Callable[[Any], frozenset[str]]:
-    allowed = frozenset(options)
+def _names(options: Iterable[str] | Callable[[], Iterable[str]]) -> Callable[[Any], frozenset[str]]:
+    fixed = None if callable(options) else frozenset(options)
 
     def parse(value: Any) -> frozenset[str]:
+        allowed = fixed if fixed is not None else frozenset(options())  # type: ignore[operator]
         if isinstance(value, str):
             items = [part.strip().lower() for part in value.split(",") if part.strip()]
         elif isinstance(value, Mapping):
@@ -387,7 +401,8 @@ SPECS: dict[str, _Spec] = {
     ),
     "resource_attributes": _Spec(_attributes, "a dict of str to str/bool/int/float; service.name, if given, a non-empty string", {}),
     "instrument": _Spec(
-        _names(INTEGRATIONS), "names from " + ", ".join(INTEGRATIONS) + " (a list, a comma string or a dict of bools)",
+        _names(_instrumentable),
+        "names from " + ", ".join(INTEGRATIONS) + " or an installed contrib instrumentor's entry-point name (a list, a comma string or a dict of bools)",
         frozenset(INTEGRATIONS), ((env.OTEL_KIT_INSTRUMENT, None),),
     ),
     "log_level": _Spec(
@@ -655,6 +670,8 @@ def resolve(arguments: Mapping[str, Any]) -> Settings:
             values[name], sources[name] = found
         else:
             values[name], sources[name] = spec.default, "default"
+    if sources["instrument"] == "default":
+        values["instrument"] = _instrumentable()  # the installed contrib instrumentors too
     if sources["instrument"] != "argument":
         values["instrument"] = _instrument_from_environment(values["instrument"])
     if values["service_name"] is None:

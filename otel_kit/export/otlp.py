@@ -26,11 +26,14 @@ from otel_kit.export.scrubbing import Scrubber
 
 __all__ = [
     "WARN_INTERVAL_SECONDS", "Delivery", "ExportStats", "OtlpLogExporter", "OtlpMetricExporter", "OtlpSpanExporter",
-    "RateLimitedWarning", "delivery",
+    "RateLimitedWarning", "delivery", "observe_delivery",
 ]
 
 _log = logging.getLogger("otel_kit.export")
 _SIGNAL_NAMES = {"TRACES": "spans", "METRICS": "metric points", "LOGS": "log records"}
+_STATS_KEYS = {"TRACES": "spans", "METRICS": "metrics", "LOGS": "logs"}
+# Shares of export_buffer_mb: spans are the bulk; metric batches are small and cumulative.
+_SHARES = {"TRACES": 0.5, "LOGS": 0.35, "METRICS": 0.15}
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Delivery:
     """The outboxes of one configuration, so ``shutdown()`` can bound and account for them together."""
 
     outboxes: dict[str, Outbox]
-    budget: ByteBudget
+    budgets: dict[str, ByteBudget]
 
     def set_deadline(self, deadline: float) -> None:
         for outbox in self.outboxes.values():
@@ -61,13 +64,50 @@ class Delivery:
         return {signal: outbox.pending() for signal, outbox in self.outboxes.items()}
 
 
+def observe_delivery(meter: Any, stats: dict[str, ExportStats], current: Delivery | None) -> None:
+    """otel-kit's own export health as metrics, so an alert can see losses without SDK internals.
+
+    ``otel_kit.export.items`` counts spans, log records and metric points by ``otel_kit.signal``
+    and ``otel_kit.outcome`` (exported, dropped, retried, spooled); ``otel_kit.export.pending``
+    is what waits in the retry buffer. Drops recorded while the collector is down arrive with the
+    rest when it is back (they wait in the same buffer).
+    """
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    signals = {"spans": "TRACES", "logs": "LOGS", "metrics": "METRICS"}
+
+    def items(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(count, {"otel_kit.signal": name, "otel_kit.outcome": outcome})
+            for name, counters in stats.items()
+            for outcome, count in counters.as_dict().items()
+            if outcome != "failed_exports"
+        ]
+
+    def pending(options: CallbackOptions) -> list[Observation]:
+        waiting = current.pending() if current is not None else {}
+        return [Observation(waiting.get(signal, 0), {"otel_kit.signal": name}) for name, signal in signals.items()]
+
+    meter.create_observable_counter(
+        "otel_kit.export.items", callbacks=[items], unit="{item}",
+        description="Telemetry items by signal and outcome: exported, dropped (lost for good), retried, spooled to disk",
+    )
+    meter.create_observable_gauge(
+        "otel_kit.export.pending", callbacks=[pending], unit="{item}", description="Telemetry items waiting in the retry buffer",
+    )
+
+
 def delivery(settings: Settings, stats: dict[str, ExportStats]) -> Delivery:
     """One outbox per OTLP signal of ``settings``, sharing the retry buffer's memory bound."""
-    budget = ByteBudget(int(settings.export_buffer_mb * (1 << 20)))
+    enabled = [signal for signal in _SHARES if getattr(settings, signal.lower()) and settings.signal_exporter(signal) == "otlp"]
+    total = sum(_SHARES[signal] for signal in enabled) or 1.0
+    # Each signal has its own share of the bound, so a flood of spans cannot starve the metrics
+    # (which would then hide the very drops they report).
+    budgets = {signal: ByteBudget(int(settings.export_buffer_mb * (1 << 20) * _SHARES[signal] / total)) for signal in enabled}
     outboxes: dict[str, Outbox] = {}
-    for signal, key in (("TRACES", "spans"), ("METRICS", "metrics"), ("LOGS", "logs")):
-        if not getattr(settings, signal.lower()) or settings.signal_exporter(signal) != "otlp":
-            continue
+    for signal in enabled:
+        key = _STATS_KEYS[signal]
+        budget = budgets[signal]
         endpoint = settings.signal_endpoint(signal)
         spool = None
         if settings.export_spool_dir:
@@ -82,7 +122,7 @@ def delivery(settings: Settings, stats: dict[str, ExportStats]) -> Delivery:
         if spool is not None and spool.oldest() is not None:
             outbox.start()  # batches left by an earlier process: send them now
         outboxes[signal] = outbox
-    return Delivery(outboxes, budget)
+    return Delivery(outboxes, budgets)
 
 
 class _Encoder:

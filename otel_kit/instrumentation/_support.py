@@ -117,3 +117,14 @@ def when_imported(module: str, callback: Callable[[ModuleType], None]) -> None:
     _finder.hooks.setdefault(module, []).append(callback)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)  # type: ignore[arg-type]
+
+
+def cancel(module: str, callback: Callable[[ModuleType], None]) -> None:
+    """Forget a ``when_imported`` callback that has not run yet."""
+    callbacks = _finder.hooks.get(module)
+    if callbacks is None:
+        return
+    if callback in callbacks:
+        callbacks.remove(callback)
+    if not callbacks:
+        _finder.hooks.pop(module, None)

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from otel_kit.instrumentation._registry import Integration, contrib_requirement
 from otel_kit.instrumentation._support import require
 
 _log = logging.getLogger("otel_kit.instrumentation.fastapi")
@@ -205,3 +206,16 @@ def exclude_app(app: Any) -> Any:
     """Keep one app out of automatic instrumentation."""
     setattr(app, _SKIP, True)
     return app
+
+
+INTEGRATION = Integration(
+    name="fastapi",
+    library="fastapi",
+    extra="fastapi",
+    requires=("fastapi>=0.100", contrib_requirement("fastapi"), contrib_requirement("asgi")),
+    instrumentor="opentelemetry.instrumentation.fastapi:FastAPIInstrumentor",
+    install=lambda telemetry: install(),
+    uninstall=uninstall,
+    replaces=("asgi",),
+    summary="one SERVER span per request (contrib or FastAPI's native telemetry), security inspection, health",
+)

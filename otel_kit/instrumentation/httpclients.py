@@ -36,6 +36,15 @@ def install(name: str, tracer_provider: Any, meter_provider: Any) -> bool:
     return True
 
 
+def uninstall(name: str) -> None:
+    instrumentor = _active.pop(name, None)
+    if instrumentor is not None:
+        try:
+            instrumentor.uninstrument()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def uninstall_all() -> None:
     for instrumentor in _active.values():
         try:

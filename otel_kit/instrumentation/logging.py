@@ -21,6 +21,8 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 
+from otel_kit.instrumentation._registry import Integration
+
 _INTERNAL_PREFIXES = ("opentelemetry", "otel_kit", "grpc", "urllib3.connectionpool")
 _INTERNAL_CHILDREN = tuple(p + "." for p in _INTERNAL_PREFIXES)
 _EXPORT_THREAD_PREFIXES = ("OtelBatch", "OtelPeriodicExportingMetricReader", "otel-kit-")
@@ -226,3 +228,13 @@ class LoggingIntegration:
             root.setLevel(self._previous_level)
         self._handlers.clear()
         self._filtered.clear()
+
+
+# Attached by setup() itself (it also formats the console output), so the record has no installer.
+INTEGRATION = Integration(
+    name="logging",
+    library="logging",
+    extra=None,
+    requires=(),
+    summary="stdlib logging bridged to OTel logs, trace-correlated console/JSON output",
+)

@@ -1,5 +1,5 @@
 """``otel-kit stack install``: build the Collector, Jaeger and Loki from their Go modules and find or
-install Prometheus, into ``$OTEL_KIT_HOME/bin``. Each binary is built once per pinned version."""
+install Prometheus and Alertmanager, into ``$OTEL_KIT_HOME/bin``. Each binary is built once per pinned version."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ COLLECTOR_VERSION = "0.152.0"
 JAEGER_VERSION = "v1.76.0"
 LOKI_VERSION = "v3.7.8"
 PROMETHEUS_GO_VERSION = "v0.316.0"
+ALERTMANAGER_GO_VERSION = "v0.34.2"
 CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 GO_FALLBACKS = ("/usr/local/go/bin/go",)
 
@@ -86,7 +87,8 @@ def install_collector(root: Path) -> Path:
 
 
 def _build_in_module_copy(
-    root: Path, name: str, module: str, version: str, package: str, *, edits: Sequence[Sequence[str]] = (), flags: Sequence[str] = (), note: str = ""
+    root: Path, name: str, module: str, version: str, package: str, *, edits: Sequence[Sequence[str]] = (), flags: Sequence[str] = (), note: str = "",
+    prepare: Callable[[Path], None] | None = None,
 ) -> Path:
     """Build ``package`` inside a writable copy of ``module@version``.
 
@@ -103,6 +105,8 @@ def _build_in_module_copy(
     work = _writable_copy(_module_dir(go, f"{module}@{version}", log), root / "src" / f"{name}-{version}")
     for edit in edits:
         run_logged([go, *edit], cwd=work, log=log)
+    if prepare is not None:
+        prepare(work)
     say(f"  {name}: compiling {note}")
     run_logged([go, "build", "-trimpath", *flags, "-o", str(binary), package], cwd=work, log=log)
     _write_stamp(binary, version)
@@ -155,9 +159,60 @@ def install_prometheus(root: Path) -> tuple[Path, Path]:
     return found
 
 
+# Debian installs Alertmanager as prometheus-alertmanager; a Go build is plain alertmanager.
+ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
+
+
+def find_alertmanager(root: Path) -> Path | None:
+    local = root / "bin" / "alertmanager"
+    if local.exists():
+        return local
+    for name in ALERTMANAGER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def _placeholder_ui(work: Path) -> None:
+    # The module zip has the UI's sources but not its npm-built assets, which the binary embeds
+    # (go:embed app/dist): a page pointing at the API and the CLI stands in for them.
+    dist = work / "ui" / "app" / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "index.html").write_text(
+        "<!doctype html><title>Alertmanager</title><p>This Alertmanager was built without its web UI. "
+        "Use the API (/api/v2/alerts, /api/v2/status) or <code>otel-kit alerts</code>.</p>\n"
+    )
+
+
+def install_alertmanager(root: Path) -> Path:
+    found = find_alertmanager(root)
+    if found is not None:
+        say(f"  alertmanager: using {found}")
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log = root / "logs" / "install-alertmanager.log"
+        say("  alertmanager: installing the Debian package (prometheus-alertmanager)")
+        environment = {"DEBIAN_FRONTEND": "noninteractive"}
+        run_logged(["apt-get", "update", "-q"], extra_env=environment, log=log)
+        run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus-alertmanager"], extra_env=environment, log=log)
+    else:
+        _build_in_module_copy(
+            root, "alertmanager", "github.com/prometheus/alertmanager", ALERTMANAGER_GO_VERSION, "./cmd/alertmanager",
+            prepare=_placeholder_ui, note="(first time: a few minutes)",
+        )
+    found = find_alertmanager(root)
+    if found is None:
+        raise StackError(f"alertmanager was installed but not found on PATH or in {root / 'bin'}")
+    return found
+
+
 def installed(root: Path) -> bool:
     """Every binary ``stack up`` needs is there."""
-    return find_prometheus(root) is not None and all((root / "bin" / name).exists() for name in ("otelcol", "jaeger", "loki"))
+    return (
+        find_prometheus(root) is not None and find_alertmanager(root) is not None
+        and all((root / "bin" / name).exists() for name in ("otelcol", "jaeger", "loki"))
+    )
 
 
 def install(root: Path | None = None) -> None:
@@ -165,10 +220,11 @@ def install(root: Path | None = None) -> None:
     (base / "bin").mkdir(parents=True, exist_ok=True)
     say(f"otel-kit stack install -> {base}")
     steps: list[tuple[str, Callable[[Path], object]]] = [
-        ("[1/4]", install_prometheus),
-        ("[2/4]", install_jaeger),
-        ("[3/4]", install_loki),
-        ("[4/4]", install_collector),
+        ("[1/5]", install_prometheus),
+        ("[2/5]", install_alertmanager),
+        ("[3/5]", install_jaeger),
+        ("[4/5]", install_loki),
+        ("[5/5]", install_collector),
     ]
     for label, step in steps:
         say(label)

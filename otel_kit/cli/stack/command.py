@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from otel_kit.cli.stack import config
 from otel_kit.cli.stack.build import install
 from otel_kit.cli.stack.common import StackError, say
 from otel_kit.cli.stack.runtime import Stack
+
+if TYPE_CHECKING:
+    from otel_kit.cli.scale import ScaleTopology
 
 
 def print_status(stack: Stack, *, as_json: bool = False) -> int:
@@ -39,7 +43,8 @@ def config_command(export: str | None, *, force: bool, as_json: bool) -> int:
             print(json.dumps({"exported_to": str(target), "files": [str(p) for p in written]}, indent=2))
         else:
             say(f"wrote {len(written)} files to {export}: otelcol.yaml (single Collector), otelcol-agent.yaml + otelcol-gateway.yaml "
-                "(scale-out), jaeger.yaml, loki.yaml, prometheus.yml + rules/, docker-compose.yaml + grafana/, builder-config.yaml")
+                "(scale-out), jaeger.yaml, loki.yaml + loki-rules/, prometheus.yml + rules/, alertmanager.yml + runbooks.md, "
+                "docker-compose.yaml + grafana/, builder-config.yaml")
         return 0
     source = config.config_dir()
     files = [str(p) for p in config.shipped_files(source)]
@@ -53,17 +58,53 @@ def config_command(export: str | None, *, force: bool, as_json: bool) -> int:
     return 0
 
 
-def main_stack(action: str, stack: Stack, *, fresh: bool = False, as_json: bool = False, export: str | None = None, force: bool = False) -> int:
+def _tier(stack: Stack) -> ScaleTopology:
+    """The agent/gateway tier that belongs to ``stack`` (its own run directory and ports)."""
+    from otel_kit.cli.scale import Backends, ScaleTopology
+
+    name = "scale" if stack.name == "default" else f"{stack.name}-scale"
+    return ScaleTopology(root=stack.root, name=name, backends=Backends.of_stack(stack))
+
+
+def _print_tier(tier: ScaleTopology, *, as_json: bool) -> None:
+    rows = tier.status()
+    if as_json:
+        print(json.dumps({"topology": tier.name, "instances": rows}, indent=2))
+        return
+    say(f"  scale-out tier {tier.name} ({tier.run_dir})")
+    for row in rows:
+        state = row["state"] + (f" (pid {row['pid']})" if row["pid"] else "")
+        say(f"    {row['service'].ljust(10)} {row['role'].ljust(8)} {state.ljust(20)}  {row['url']}")
+
+
+def main_stack(
+    action: str, stack: Stack, *, fresh: bool = False, as_json: bool = False, export: str | None = None, force: bool = False,
+    topology: str = "single",
+) -> int:
     try:
         if action == "install":
             install(stack.root)
         elif action == "up":
             stack.up(fresh=fresh)
+            if topology == "scale":
+                # After the stack: its render rewrites config/, where the tier's scrape targets live.
+                tier = _tier(stack)
+                tier.up(fresh=fresh)
+                _print_tier(tier, as_json=False)
+                say(f"send telemetry to an agent: OTEL_EXPORTER_OTLP_ENDPOINT=http://{tier.instances()[0].otlp_grpc} (or the other agent)")
             _print_up(stack)
         elif action == "down":
+            tier = _tier(stack)
+            if tier.run_dir.exists():
+                tier.down()  # agents and gateways first, so their queues drain into the backends
             stack.down()
         elif action == "status":
-            return print_status(stack, as_json=as_json)
+            code = print_status(stack, as_json=as_json and topology != "scale")
+            tier = _tier(stack)
+            if topology == "scale" or any(row["state"] != "stopped" for row in tier.status()):
+                _print_tier(tier, as_json=as_json)
+                code = code or int(any(row["state"] != "ready" for row in tier.status()))
+            return code
         elif action == "config":
             return config_command(export, force=force, as_json=as_json)
         return 0

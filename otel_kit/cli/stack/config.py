@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
+from otel_kit.cli.stack import alerting
 from otel_kit.cli.stack.common import StackError
 from otel_kit.config import environment as env
 
@@ -18,8 +21,15 @@ PACKAGED = Path(__file__).resolve().parents[2] / "collector_config"
 CHECKOUT = Path(__file__).resolve().parents[3] / "collector-config"
 # What a running stack reads; the rest (agent/gateway configs, compose, Grafana, builder manifest)
 # is for users who run their own Collector or Docker, and for `stack install`.
-RUNTIME_FILES = ("otelcol.yaml", "jaeger.yaml", "loki.yaml", "prometheus.yml")
+RUNTIME_FILES = ("otelcol.yaml", "jaeger.yaml", "loki.yaml", "prometheus.yml", "alertmanager.yml", "runbooks.md")
 COLLECTOR_METRICS_TARGET = "127.0.0.1:8888"
+ALERTMANAGER_TARGET = "127.0.0.1:9093"
+LOKI_TENANT = "fake"
+# The shipped rules' links: runbooks.md next to the rules, the docker-compose Grafana; a stack
+# renders them to its own runbooks file (or OTEL_KIT_RUNBOOK_URL) and OTEL_KIT_GRAFANA_URL.
+RUNBOOKS = "runbooks.md"
+GRAFANA = "http://127.0.0.1:3000"
+_BUDGET = re.compile(r"(record: otel_kit:ai_daily_budget_usd\n\s+expr: )vector\([0-9.e+]+\)")
 
 
 def config_dir() -> Path:
@@ -62,23 +72,51 @@ def export(target: Path, *, force: bool = False) -> list[Path]:
     return written
 
 
-def render(run_dir: Path, collector_metrics_port: int) -> Path:
+def _rule_text(text: str, *, budget: float, runbooks: str, grafana: str) -> str:
+    """A rule file as this stack runs it: its AI budget, and links to its runbooks and Grafana."""
+    text = _BUDGET.sub(lambda m: f"{m.group(1)}vector({budget:g})", text)
+    text = text.replace(f'runbook_url: "{RUNBOOKS}#', f'runbook_url: "{runbooks}#')
+    return text.replace(f'dashboard: "{GRAFANA}/', f'dashboard: "{grafana.rstrip("/")}/')
+
+
+def render(run_dir: Path, ports: Mapping[str, int], environ: Mapping[str, str] | None = None) -> Path:
     """This stack's own copy of what it runs, under ``run_dir/config``: a later upgrade of the package
     or an edit of the shipped files does not change a running stack. Prometheus gets this stack's
-    Collector metrics port; its rule paths stay relative to its config file, next to the rules."""
+    Collector metrics and Alertmanager ports; its rule paths stay relative to its config file, next
+    to the rules. Alertmanager's receivers and the rules' budget and links come from ``environ``;
+    the rendered alertmanager.yml holds secrets and is readable by its owner only."""
     source = config_dir()
+    values = os.environ if environ is None else environ
     target = run_dir / "config"
     # Only what is rendered here is replaced: other entries (a scale-out topology's scrape
     # targets/ next to prometheus.yml) belong to whoever wrote them.
-    if (target / "rules").exists():
-        shutil.rmtree(target / "rules")
-    (target / "rules").mkdir(parents=True)
-    for name in RUNTIME_FILES[:3]:
+    for generated in ("rules", "loki-rules"):
+        if (target / generated).exists():
+            shutil.rmtree(target / generated)
+    (target / "rules" / "integrations").mkdir(parents=True)
+    # prometheus.yml's file-based job reads targets/*.json; an empty folder is "no tier running",
+    # a missing one is an error Prometheus logs every refresh.
+    (target / "targets").mkdir(exist_ok=True)
+    # Loki's local rule store reads <directory>/<tenant>/; without auth the tenant is "fake".
+    (target / "loki-rules" / LOKI_TENANT).mkdir(parents=True)
+    for name in ("otelcol.yaml", "jaeger.yaml", "loki.yaml", RUNBOOKS):
         shutil.copyfile(source / name, target / name)
-    for rule in sorted((source / "rules").glob("*.yml")):
-        shutil.copyfile(rule, target / "rules" / rule.name)
+    budget = alerting.ai_daily_budget(values)
+    runbooks = values.get(env.OTEL_KIT_RUNBOOK_URL) or (target / RUNBOOKS).resolve().as_uri()
+    grafana = values.get(env.OTEL_KIT_GRAFANA_URL) or alerting.DEFAULT_GRAFANA_URL
+    for folder, pattern, destination in (
+        (source / "rules", "*.yml", target / "rules"),
+        (source / "rules" / "integrations", "*.yml", target / "rules" / "integrations"),
+        (source / "loki-rules", "*.yaml", target / "loki-rules" / LOKI_TENANT),
+    ):
+        for rule in sorted(folder.glob(pattern)):
+            (destination / rule.name).write_text(_rule_text(rule.read_text(), budget=budget, runbooks=runbooks, grafana=grafana))
     prometheus = (source / "prometheus.yml").read_text()
-    if COLLECTOR_METRICS_TARGET not in prometheus:
-        raise StackError(f"{source / 'prometheus.yml'} does not scrape {COLLECTOR_METRICS_TARGET}: cannot point it at this stack's Collector")
-    (target / "prometheus.yml").write_text(prometheus.replace(COLLECTOR_METRICS_TARGET, f"127.0.0.1:{collector_metrics_port}"))
+    for shipped, port in ((COLLECTOR_METRICS_TARGET, ports["collector_metrics"]), (ALERTMANAGER_TARGET, ports["alertmanager"])):
+        if shipped not in prometheus:
+            raise StackError(f"{source / 'prometheus.yml'} does not name {shipped}: cannot point it at this stack")
+        prometheus = prometheus.replace(shipped, f"127.0.0.1:{port}")
+    (target / "prometheus.yml").write_text(prometheus)
+    receivers = alerting.receivers_from(values)
+    alerting.write_private(target / "alertmanager.yml", alerting.render_alertmanager((source / "alertmanager.yml").read_text(), receivers, values))
     return target

@@ -147,3 +147,12 @@ def ready(url: str, timeout: float = 2.0) -> bool:
             return bool(200 <= response.status < 300)
     except Exception:  # noqa: BLE001 - starting, refusing or answering garbage: not ready
         return False
+
+
+def post(url: str, timeout: float = 5.0) -> bool:
+    """POST without a body (a server's reload endpoint); False when it failed."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=timeout) as response:
+            return bool(200 <= response.status < 300)
+    except Exception:  # noqa: BLE001 - not running or refusing: the next start reads the file anyway
+        return False

@@ -1,4 +1,4 @@
-"""One named local stack: its ports, its run directory and the four processes it owns.
+"""One named local stack: its ports, its run directory and the five processes it owns.
 
 Everything of stack ``NAME`` lives in ``$OTEL_KIT_HOME/run/NAME/``: ``stack.json`` (its ports, so
 ``down`` and ``status`` need only the name), the configuration it runs (``config/``), data, logs
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_kit.cli.stack import processes
-from otel_kit.cli.stack.build import find_prometheus, installed
+from otel_kit.cli.stack import alerting, processes
+from otel_kit.cli.stack.build import find_alertmanager, find_prometheus, installed
 from otel_kit.cli.stack.common import StackError, home, say
 from otel_kit.cli.stack.config import render
 
@@ -38,9 +38,20 @@ DEFAULT_PORTS = {
     "loki_http": 3100,
     "loki_grpc": 9096,
     "prometheus": 9090,
+    "alertmanager": 9093,
 }
-SERVICE_NAMES = ("jaeger", "loki", "prometheus", "collector")  # start order; stopped in reverse
+# Start order: Alertmanager before the rule evaluators (Prometheus, Loki) that send to it.
+SERVICE_NAMES = ("alertmanager", "jaeger", "loki", "prometheus", "collector")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+# `sh -c 'exec "$@" 2>&1 | sed ...' sh CMD...`: the server and the filter share the session (and the
+# process group `stop` signals); sed -u passes each line on at once.
+_REDACTING_SHELL = ["/bin/sh", "-c", r'"$@" 2>&1 | sed -u -E "s#(https?://[^/ \\\"]+)/[^ \\\"]*#\1/<redacted>#g"', "sh"]
+
+
+def _quiet(_: str) -> None:
+    """Settings read again for ``status``: their warnings were given at ``up``."""
 
 
 def check_name(name: str) -> str:
@@ -72,6 +83,9 @@ class Service:
     ports: list[int]
     environment: dict[str, str] = field(default_factory=dict)
     url: str = ""
+    # Its log passes through a filter that keeps only the host of every URL: Alertmanager 0.25
+    # (Debian's) logs a failed webhook's whole URL, and webhook URLs carry their token.
+    redact_urls_in_log: bool = False
 
 
 @dataclass
@@ -123,16 +137,35 @@ class Stack:
     def loki_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['loki_http']}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['alertmanager']}"
+
     def services(self) -> list[Service]:
         if not installed(self.root):
             raise StackError(f"the stack is not installed in {self.root}: run `otel-kit stack install` first (needs Go >= 1.24)")
         prometheus = find_prometheus(self.root)
-        assert prometheus is not None  # installed() checked it
+        alertmanager = find_alertmanager(self.root)
+        assert prometheus is not None and alertmanager is not None  # installed() checked them
         p = self.ports
         bin_dir = self.root / "bin"
         run = self.run_dir
         config = run / "config"
         return [
+            Service(
+                "alertmanager",
+                [
+                    str(alertmanager), f"--config.file={config / 'alertmanager.yml'}", f"--storage.path={run / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{p['alertmanager']}", f"--web.external-url={self.alertmanager_url}",
+                    # a single instance: no gossip port (it would default to 0.0.0.0:9094 for every stack)
+                    "--cluster.listen-address=",
+                ],
+                f"http://127.0.0.1:{p['alertmanager']}/-/ready",
+                [p["alertmanager"]],
+                {},
+                self.alertmanager_url,
+                redact_urls_in_log=True,
+            ),
             Service(
                 "jaeger",
                 [str(bin_dir / "jaeger"), "--config", str(config / "jaeger.yaml")],
@@ -145,6 +178,8 @@ class Stack:
                     "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{p['jaeger_query_grpc']}",
                     "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{p['jaeger_health']}",
                     "JAEGER_METRICS_PORT": str(p["jaeger_metrics"]),
+                    "JAEGER_BADGER_DIR": str(run / "jaeger-data"),
+                    "JAEGER_TRACES_TTL": alerting.go_duration(alerting.retention("jaeger", warn=_quiet)),
                 },
                 self.jaeger_url,
             ),
@@ -153,14 +188,19 @@ class Stack:
                 [str(bin_dir / "loki"), f"-config.file={config / 'loki.yaml'}", "-config.expand-env=true"],
                 f"http://127.0.0.1:{p['loki_http']}/ready",
                 [p["loki_http"], p["loki_grpc"]],
-                {"LOKI_HTTP_PORT": str(p["loki_http"]), "LOKI_GRPC_PORT": str(p["loki_grpc"]), "LOKI_DATA_DIR": str(run / "loki-data")},
+                {
+                    "LOKI_HTTP_PORT": str(p["loki_http"]), "LOKI_GRPC_PORT": str(p["loki_grpc"]), "LOKI_DATA_DIR": str(run / "loki-data"),
+                    "LOKI_RETENTION": alerting.retention("loki", warn=_quiet), "LOKI_RULES_DIR": str(config / "loki-rules"),
+                    "LOKI_ALERTMANAGER_URL": self.alertmanager_url,
+                },
                 self.loki_url,
             ),
             Service(
                 "prometheus",
                 [
                     str(prometheus[0]), f"--config.file={config / 'prometheus.yml'}", f"--web.listen-address=127.0.0.1:{p['prometheus']}",
-                    f"--storage.tsdb.path={run / 'prometheus-data'}", "--web.enable-remote-write-receiver", "--web.enable-lifecycle",
+                    f"--storage.tsdb.path={run / 'prometheus-data'}", f"--storage.tsdb.retention.time={alerting.retention('prometheus', warn=_quiet)}",
+                    "--web.enable-remote-write-receiver", "--web.enable-lifecycle",
                 ],
                 f"http://127.0.0.1:{p['prometheus']}/-/ready",
                 [p["prometheus"]],
@@ -246,10 +286,14 @@ class Stack:
         log = self.run_dir / f"{service.name}.log"
         # The user's OTEL_* variables are for their app: a server of the stack that read them
         # would send its own telemetry there (or to another stack).
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k.startswith("OTEL_KIT_")}
+        # The receivers' secrets are for the rendered alertmanager.yml only.
+        inherited = {
+            k: v for k, v in os.environ.items() if (not k.startswith("OTEL_") or k.startswith("OTEL_KIT_")) and k not in alerting.SECRET_VARIABLES
+        }
+        command = [*_REDACTING_SHELL, *service.command] if service.redact_urls_in_log else service.command
         with log.open("ab") as handle:
             process = subprocess.Popen(
-                service.command, cwd=self.run_dir, env={**inherited, **service.environment}, stdout=handle, stderr=subprocess.STDOUT,
+                command, cwd=self.run_dir, env={**inherited, **service.environment}, stdout=handle, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         record = processes.PidRecord.of(process.pid, self.run_dir, service.command[0])
@@ -294,8 +338,14 @@ class Stack:
                     if child.name != ".lock":
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
             self.state_file.write_text(json.dumps({"name": self.name, "ports": self.ports}, indent=2) + "\n")
-            render(self.run_dir, self.ports["collector_metrics"])
+            for backend in alerting.RETENTION_VARIABLES:
+                alerting.retention(backend)  # an invalid value warns here, once per `up`
+            render(self.run_dir, self.ports)
             say(f"otel-kit stack up ({self.name}) -> {self.run_dir}")
+            say(f"  alert receivers: {alerting.receivers_from(warn=lambda _: None).describe()}")
+            if "alertmanager" in running:
+                # receivers come from this shell's environment: a running Alertmanager takes them now
+                processes.post(f"{self.alertmanager_url}/-/reload")
             started: list[str] = []
             try:
                 for service in services:
@@ -319,7 +369,7 @@ class Stack:
                 return
             # The Collector first, so it hands what it holds to backends still up (what it cannot
             # deliver waits in its on-disk queue); then the backends together.
-            for group in (["collector"], ["prometheus", "loki", "jaeger"]):
+            for group in (["collector"], ["prometheus", "loki", "jaeger", "alertmanager"]):
                 records = [found[name] for name in group if name in found]
                 processes.stop_all(records, timeout)
                 for name in group:

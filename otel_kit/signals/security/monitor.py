@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otel_kit.signals.security.detect import SEVERITIES, Finding, inspect_fields, severity_at_least
+from otel_kit.signals.security.detect import ATTACK_TYPES, SEVERITIES, Finding, inspect_fields, severity_at_least
 from otel_kit.signals.security.fields import VALUE, Field, is_sensitive_name
 
 _log = logging.getLogger("otel_kit.security")
@@ -172,6 +172,21 @@ class SecurityMonitor:
         self._events = meter.create_counter("security.events", unit="{event}", description="Security events by type and severity")
         self._auth = meter.create_counter("security.auth.attempts", unit="{attempt}", description="Authentication attempts by result and method")
         self._blocked_requests = meter.create_counter("security.blocked_requests", unit="{request}", description="Requests refused with 403 by enforcement")
+        self._start_alerted_series_at_zero()
+
+    def _start_alerted_series_at_zero(self) -> None:
+        """Export the series the alert rules read with increase() from the start, at 0: the first
+        attack, brute force or failed login of a fresh process then has an earlier sample to
+        increase from (rules/security.yml)."""
+        try:
+            for attack in ATTACK_TYPES:
+                for severity in ("high", "critical"):
+                    self._events.add(0, {"security.event.type": f"attack.{attack}", "security.severity": severity})
+            self._events.add(0, {"security.event.type": "brute_force", "security.severity": "high"})
+            self._events.add(0, {"security.event.type": "rate_limit.exceeded", "security.severity": "medium"})
+            self._auth.add(0, {"security.auth.result": "failure", "security.auth.method": "password"})
+        except Exception:  # noqa: BLE001 - telemetry never breaks the host app
+            _log.debug("security series at 0 failed", exc_info=True)
 
     # --- output ------------------------------------------------------------------------------------
 
