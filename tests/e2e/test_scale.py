@@ -348,13 +348,14 @@ def _traffic(tier: Any, planned: list[PlannedTrace], front: str, back: str, per_
 
 
 def test_tier_runs_beside_the_single_node_stack(stack: Any, tier: Any) -> None:
-    """Four instances up beside the single-node stack: no shared port, no shared queue directory, none under /tmp."""
+    """Four instances up beside the single-node stack: no shared port, no shared queue directory, each under the tier's run directory."""
     rows = tier.status()
     assert [r["state"] for r in rows] == ["ready"] * 4, rows
     tier_ports = {port for instance in tier.instances() for port in instance.ports.values()}
     assert not tier_ports & set(stack.ports.values())
     directories = [Path(i.environment["OTELCOL_STORAGE_DIR"]) for i in tier.instances()]
-    assert len(set(directories)) == 4 and all(d.is_dir() and not d.is_relative_to("/tmp") for d in directories)
+    # Under the stack home (~/.cache/otel-kit by default, never a shared /tmp path): the run directory owns them.
+    assert len(set(directories)) == 4 and all(d.is_dir() and d.is_relative_to(tier.run_dir) for d in directories)
     assert not any(d.is_relative_to(stack.run_dir) for d in directories)
     # the single-node Collector keeps working while the tier runs
     front, back, seed = _run_names()
