@@ -101,7 +101,13 @@ def _backoffice(service: str, directory: Path) -> dict[str, Any] | None:
             print("demo: redis-server is not installed (make servers); skipping the Flask back office and the Celery worker")
             return None
         print(f"demo: Flask back office (gunicorn) and Celery worker (Redis broker {broker}) on the same database ...")
-        return backoffice.run(ENDPOINT, service, os.environ["SHOP_DATABASE_URL"], broker, directory)
+        try:
+            return backoffice.run(ENDPOINT, service, os.environ["SHOP_DATABASE_URL"], broker, directory)
+        except OSError as exc:
+            # Known open problem (issue #11): a back-office request can hang under gunicorn in this
+            # demo; the FastAPI shop above is the demo's main job and is already reported.
+            print(f"demo: the Flask back office did not answer ({exc}); skipping its part of the report")
+            return None
 
 
 def _demo(directory: Path) -> int:
