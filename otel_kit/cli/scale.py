@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from otel_kit.cli.stack import StackError, config_dir, home
+from otel_kit.cli.stack import StackError, config_dir, home, processes
 
 AGENTS = ("agent-1", "agent-2")
 GATEWAYS = ("gateway-1", "gateway-2")
@@ -50,8 +50,6 @@ DEFAULT_PORTS: dict[str, dict[str, int]] = {
 CONFIG_FILES = {"agent": "otelcol-agent.yaml", "gateway": "otelcol-gateway.yaml"}
 # Passed to the gateways when set here (a user's shell variables reach them anyway).
 GATEWAY_SETTINGS = ("TAIL_SAMPLING_TRACES_PER_SEC", "TAIL_SAMPLING_PERCENT", "TAIL_SAMPLING_SLOW_MS", "OTEL_KIT_SLOW_QUERY_MS")
-# A pid is not reused within a second together with the same working directory.
-_START_TOLERANCE_S = 1.0
 
 
 def role_of(instance: str) -> str:
@@ -329,21 +327,11 @@ class ScaleTopology:
     def _record(self, name: str) -> dict[str, Any] | None:
         """The running process of ``name``: same pid, start time and working directory as recorded."""
         path = self._pid_file(name)
-        try:
-            record = json.loads(path.read_text())
-            process = psutil.Process(int(record["pid"]))
-            alive = (
-                process.status() != psutil.STATUS_ZOMBIE
-                and abs(process.create_time() - float(record["started"])) <= _START_TOLERANCE_S
-                and os.path.realpath(process.cwd()) == record["cwd"]
-            )
-        except (OSError, ValueError, KeyError, TypeError, psutil.Error):
-            alive = False
-            record = None
-        if not alive:
+        record = processes.read(path)
+        if record is None or not processes.is_running(record):
             path.unlink(missing_ok=True)
             return None
-        return dict(record)
+        return {"pid": record.pid, "started": record.started, "cwd": record.cwd}
 
     def _start(self, instance: Instance, timeout: float) -> None:
         directory = self.run_dir / instance.name
@@ -354,8 +342,7 @@ class ScaleTopology:
                 instance.command, cwd=directory, env={**os.environ, **instance.environment}, stdout=handle, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
-        record = {"pid": process.pid, "started": psutil.Process(process.pid).create_time(), "cwd": os.path.realpath(directory)}
-        self._pid_file(instance.name).write_text(json.dumps(record))
+        processes.write(self._pid_file(instance.name), processes.PidRecord.of(process.pid, directory, " ".join(instance.command)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
