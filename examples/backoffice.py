@@ -46,12 +46,18 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: 
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the whole process group: a master killed alone would orphan its workers."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(30)
+            process.wait(20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # workers left behind by the master, if any
+    except OSError:
+        pass
+    process.wait()
 
 
 @contextmanager
@@ -94,10 +100,12 @@ def run(endpoint: str, prefix: str, database_url: str, broker_url: str, director
     worker = subprocess.Popen(
         [str(BIN / "celery"), "-A", "shop_worker", "worker", "--pool", "prefork", "-c", "2", "--loglevel", "WARNING", "-Q", env["SHOP_QUEUE"]],
         cwd=HERE, env={**env, "OTEL_SERVICE_NAME": f"{prefix}-worker"}, stdout=subprocess.DEVNULL, stderr=open(directory / "worker.log", "wb"),
+        start_new_session=True,
     )
     web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "shop_flask:app", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [str(BIN / "gunicorn"), "shop_flask:app", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--graceful-timeout", "10"],
         cwd=HERE, env={**env, "OTEL_SERVICE_NAME": f"{prefix}-backoffice"}, stdout=subprocess.DEVNULL, stderr=open(directory / "gunicorn.log", "wb"),
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     sent: dict[str, int] = {}

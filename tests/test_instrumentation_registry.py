@@ -163,3 +163,41 @@ def test_setup_imports_no_library_the_app_has_not_imported() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.split("\n")[:2] == ["[] True True otel_kit.instrumentation.flask", "()"], result.stderr[-2000:]
+
+
+def test_an_install_that_imports_another_watched_library_is_not_deadlocked(tmp_path: Path) -> None:
+    """A library completed while another record installs is attached after it: no lock held twice, no half-imported module."""
+    import subprocess
+    import textwrap
+
+    # okt_plugin (imported by alpha's install) imports beta, whose install needs okt_plugin whole,
+    # as the contrib httpx instrumentation imports httpx2 and httpx2's entry point is in it.
+    (tmp_path / "okt_alpha.py").write_text("")
+    (tmp_path / "okt_beta.py").write_text("")
+    (tmp_path / "okt_plugin.py").write_text("import okt_beta\nREADY = True\n")
+    script = textwrap.dedent(
+        """
+        import otel_kit
+        from otel_kit.instrumentation import _registry
+        attached = []
+
+        def install_alpha(telemetry):
+            import okt_plugin
+            attached.append("alpha")
+
+        def install_beta(telemetry):
+            from okt_plugin import READY
+            attached.append(f"beta:{READY}")
+
+        def record(name, install):
+            return _registry.Integration(name=name, library=f"okt_{name}", extra=None, requires=(), summary="t", install=install, uninstall=lambda: None)
+
+        telemetry = otel_kit.setup("hooks", exporter="none", log_format="none", system_metrics=False)
+        _registry.activate(record("beta", install_beta), telemetry)  # not imported yet: armed
+        import okt_alpha
+        _registry.activate(record("alpha", install_alpha), telemetry)
+        print(attached)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.stdout.strip() == "['alpha', 'beta:True']", result.stderr[-2000:]

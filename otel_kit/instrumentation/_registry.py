@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from otel_kit.instrumentation._support import cancel, installed, when_imported
+from otel_kit.instrumentation._support import cancel, hooks_held, installed, when_imported
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -144,7 +144,7 @@ def readme_table() -> str:
 
 # --- activation -------------------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # an install may activate another record in the same thread
 _active: dict[str, Any] = {}  # name -> contrib instrumentor instance, or the record's own uninstall
 _pending: dict[str, tuple[str, Callable[[object], None]]] = {}  # name -> (library, import hook) not imported yet
 
@@ -198,7 +198,9 @@ def _defer(name: str, library: str, attach: Callable[[], object], telemetry: Tel
 
 
 def _attach(record: Integration, telemetry: Telemetry) -> None:
-    with _lock:
+    # Installing imports (instrumentors, celery.signals): other libraries completed meanwhile are
+    # attached after this one, when its modules are whole and the lock is free.
+    with hooks_held(), _lock:
         if record.name in _active:
             return
         if record.install is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import ModuleType
 
 
@@ -73,11 +75,18 @@ class _PostImportFinder:
 
     Wrapping a client library must not import it: openai and anthropic together cost tens of MB
     and a noticeable start-up delay for services that never use them.
+
+    A callback often imports modules itself (an instrumentor, ``celery.signals``), and those imports
+    can complete other watched modules. Their callbacks wait until the running one returns: run at
+    once, they would find the first callback's modules half-initialised (the contrib httpx
+    instrumentation imports ``httpx2``, whose entry point is that same, unfinished module) or
+    block on a lock it holds.
     """
 
     def __init__(self) -> None:
         self.hooks: dict[str, list[Callable[[ModuleType], None]]] = {}
         self._busy: set[str] = set()
+        self._local = threading.local()
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> object:
         if name not in self.hooks or name in self._busy:
@@ -96,13 +105,37 @@ class _PostImportFinder:
         def exec_module(module: ModuleType) -> None:
             original_exec(module)
             for callback in callbacks:
-                try:
-                    callback(module)
-                except Exception:  # noqa: BLE001 - a failed wrap must not fail the user's import
-                    pass
+                self.run(callback, module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Queue the callbacks of imports completed inside this block; run them when it ends."""
+        local = self._local
+        outermost = not getattr(local, "depth", 0)
+        if outermost:
+            local.queue = []
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+        if outermost:
+            while local.queue:
+                callback, module = local.queue.pop(0)
+                self.run(callback, module)
+
+    def run(self, callback: Callable[[ModuleType], None], module: ModuleType) -> None:
+        if getattr(self._local, "depth", 0):
+            self._local.queue.append((callback, module))
+            return
+        with self.held():
+            try:
+                callback(module)
+            except Exception:  # noqa: BLE001 - a failed wrap must not fail the user's import
+                pass
 
 
 _finder = _PostImportFinder()
@@ -117,6 +150,11 @@ def when_imported(module: str, callback: Callable[[ModuleType], None]) -> None:
     _finder.hooks.setdefault(module, []).append(callback)
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)  # type: ignore[arg-type]
+
+
+def hooks_held() -> AbstractContextManager[None]:
+    """A block during which import callbacks wait (they run, in order, when it ends)."""
+    return _finder.held()
 
 
 def cancel(module: str, callback: Callable[[ModuleType], None]) -> None:
