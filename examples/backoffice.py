@@ -148,6 +148,17 @@ def run(endpoint: str, prefix: str, database_url: str, broker_url: str, director
         _stop(worker)
 
 
+def seed(database_url: str, orders: int = 20) -> None:
+    """Create the shop's tables and some orders for the back office to invoice."""
+    sys.path.insert(0, str(HERE))
+    from shop import Order, make_engine
+    from sqlalchemy.orm import Session
+
+    with Session(make_engine(database_url)) as session:
+        session.add_all(Order(customer_id=1 + i % 12, total=10.0 + i) for i in range(orders))
+        session.commit()
+
+
 def main() -> int:
     import urllib.parse  # noqa: F401 - used by run()
 
@@ -160,13 +171,7 @@ def main() -> int:
             if broker is None:
                 print("backoffice: redis-server is not installed (apt-get install redis-server); skipping")
                 return 1
-            sys.path.insert(0, str(HERE))
-            from shop import Order, make_engine
-            from sqlalchemy.orm import Session
-
-            with Session(make_engine(database_url)) as session:
-                session.add_all(Order(customer_id=1 + i % 12, total=10.0 + i) for i in range(20))
-                session.commit()
+            seed(database_url)
             print(json.dumps(run(endpoint, prefix, database_url, broker, directory), indent=2, default=str)[:3000])
     return 0
 
