@@ -198,7 +198,7 @@ def _demo(directory: Path) -> int:
     example = slow["n_plus_one"][0]["trace_id"] if slow["n_plus_one"] else (traces[0]["traceID"] if traces else None)
     trace = backends.jaeger_trace(JAEGER, example) if example else None
     if trace is not None:
-        print("\n=== one N+1 trace from Jaeger (otel-kit trace ID; the Go-built Jaeger has no web UI) ===")
+        print("\n=== one N+1 trace from Jaeger (otel-kit trace ID; `otel-kit stack status` says whether this Jaeger has its web UI) ===")
         print("\n".join(line for line in render(trace).splitlines()[:16]))
     if office is not None and "failed" not in office:
         for name in (f"{service}-backoffice", f"{service}-worker"):

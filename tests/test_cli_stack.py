@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from otel_kit.cli import main
-from otel_kit.cli.stack import DEFAULT_PORTS, Service, Stack, StackError, build, config, processes
+from otel_kit.cli.stack import DEFAULT_PORTS, Service, Stack, StackError, build, command, config, processes
+from otel_kit.cli.stack.sources import origin
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -242,9 +243,54 @@ def test_missing_go_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setattr(build.shutil, "which", lambda name: None)
     monkeypatch.setattr(build, "GO_FALLBACKS", ())
     monkeypatch.setenv("OTEL_KIT_HOME", str(tmp_path))
+    monkeypatch.setenv("OTEL_KIT_STACK_SOURCE", "build")  # no release download, whatever network the machine has
     assert main.main(["stack", "install"]) == 1
     err = capsys.readouterr().err
     assert "no Go toolchain found" in err and "Traceback" not in err
+
+
+def test_status_shows_where_each_binary_came_from_and_the_ui(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """status names each binary's source (release, Go build, PATH) and whether Jaeger's UI is real, in text and JSON."""
+    monkeypatch.setenv("OTEL_KIT_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    _installed(tmp_path)
+    (tmp_path / "bin" / "alertmanager").unlink()
+    (tmp_path / "path").mkdir()
+    debian = tmp_path / "path" / "prometheus-alertmanager"
+    debian.write_text("")
+    debian.chmod(0o755)
+    (tmp_path / "bin" / "jaeger.version").write_text("v1.76.0\n")
+    origin.write(tmp_path, origin.Origin("loki", "release", "3.7.8", str(tmp_path / "bin" / "loki"), sha256="ab" * 32))
+    assert main.main(["stack", "status", "--name", "src"]) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["jaeger"].endswith("Go build v1.76.0") and lines["loki"].endswith("release 3.7.8 (SHA-256 verified)")
+    assert lines["alertmanager"].endswith(f"found on PATH ({debian})")
+    assert lines["Jaeger"].strip().startswith("Jaeger UI: not installed (a Jaeger built from source serves a placeholder page); view traces with `otel-kit traces`")
+    assets = origin.ui_dir(tmp_path)
+    assets.mkdir(parents=True)
+    (assets / "index.html").write_text("<!doctype html>")
+    main.main(["stack", "status", "--name", "src", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert {s["service"]: (s["source"] or {}).get("source") for s in report["services"]} == {
+        "alertmanager": "system", "jaeger": "build", "loki": "release", "prometheus": "build", "collector": "build",
+    }
+    assert report["jaeger_ui"] == {"real": True, "state": "assets", "assets_path": str(assets)}
+
+
+def test_up_says_in_one_line_how_to_see_traces(tmp_path: Path, stacks: list[Stack], capsys: pytest.CaptureFixture[str]) -> None:
+    """`stack up` with a Jaeger that has no UI points at `otel-kit traces` and how to get the UI; with one, at the UI's URL."""
+    stack = _fake(stacks, tmp_path, "ui")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "jaeger").write_text("")
+    assert command.main_stack("up", stack) == 0
+    hints = [line for line in capsys.readouterr().out.splitlines() if "otel-kit traces" in line]
+    assert hints == [
+        "Jaeger UI: not installed (a Jaeger built from source serves a placeholder page); view traces with `otel-kit traces` / "
+        "`otel-kit trace ID`; `otel-kit stack install` where https://github.com (or OTEL_KIT_RELEASE_MIRROR) is reachable adds the UI"
+    ]
+    origin.write(tmp_path, origin.Origin("jaeger", "release", "2.13.0", str(tmp_path / "bin" / "jaeger")))
+    assert command.main_stack("up", stack) == 0
+    assert f"traces: the Jaeger UI at {stack.jaeger_url}, or `otel-kit traces` / `otel-kit trace ID`" in capsys.readouterr().out.splitlines()
 
 
 def test_up_before_install_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,9 @@ Everything lives under ``$OTEL_KIT_HOME`` (default ``~/.cache/otel-kit``): binar
 sources and build trees in ``src/`` and ``build/``, and each named stack's configuration, data,
 logs and pids in ``run/<name>/``. Every server listens on 127.0.0.1 only.
 
-- ``build``: ``stack install`` (Go builds of the Collector, Jaeger and Loki; Prometheus and Alertmanager)
+- ``build``: ``stack install``: each component from the first source that has it (release archive,
+  PATH or Debian package, Go build)
+- ``sources``: pinned versions, release archives, verified resumable downloads, where each binary came from
 - ``config``: the shipped configuration files, ``stack config --export``, a stack's own copy
 - ``alerting``: Alertmanager's receivers from the environment, retention and other settings of ``up``
 - ``processes``: pid files with start times, stopping only what a stack owns, port checks

@@ -1,5 +1,12 @@
-"""``otel-kit stack install``: build the Collector, Jaeger and Loki from their Go modules and find or
-install Prometheus and Alertmanager, into ``$OTEL_KIT_HOME/bin``. Each binary is built once per pinned version."""
+"""``otel-kit stack install``: the Collector, Jaeger, Loki, Prometheus and Alertmanager into ``$OTEL_KIT_HOME/bin``.
+
+Each component comes from the first source that can serve it (``OTEL_KIT_STACK_SOURCE``, default
+auto): the project's release archive, verified against its published SHA-256; then, for Prometheus
+and Alertmanager, the binary on PATH or the Debian package; then a build from the pinned Go module.
+One quick probe of the release host per install decides whether archives are tried at all, so a
+machine without a route to it (package registries only) falls back at once. A Jaeger built from
+source gets the released jaeger-ui assets for its version when they can be fetched.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,15 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from otel_kit.cli.stack.common import StackError, home, run_logged, say
 from otel_kit.cli.stack.config import config_dir
+from otel_kit.cli.stack.sources import download, origin, releases, settings, unpack, versions
+from otel_kit.cli.stack.sources.origin import Origin
 
-# Pinned versions. The Collector is pinned to the newest release whose modules are all served
-# by the Go module proxy; Jaeger v2 is published as the module's v1.x tags.
-COLLECTOR_VERSION = "0.152.0"
-JAEGER_VERSION = "v1.76.0"
-LOKI_VERSION = "v3.7.8"
-PROMETHEUS_GO_VERSION = "v0.316.0"
-ALERTMANAGER_GO_VERSION = "v0.34.2"
 CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 GO_FALLBACKS = ("/usr/local/go/bin/go",)
 
@@ -40,6 +43,143 @@ def _write_stamp(binary: Path, version: str) -> None:
     binary.with_suffix(".version").write_text(version + "\n")
 
 
+# --- sources ----------------------------------------------------------------------------------------
+
+
+class Sources:
+    """Where this install may get components: the mode, the release host, and one probe of it for the whole install."""
+
+    def __init__(
+        self, root: Path, mode: settings.Mode = "auto", mirror: str | None = None, *,
+        probe: Callable[[str], bool] = download.reachable, platform: tuple[str, str] | None = None,
+    ) -> None:
+        self.root, self.mode, self.mirror, self.probe = root, mode, mirror, probe
+        self.platform = platform if platform is not None else settings.host_platform()
+        self.host = mirror or settings.GITHUB
+        self._online: bool | None = None
+
+    @classmethod
+    def from_environment(cls, root: Path, environ: Mapping[str, str] | None = None) -> Sources:
+        values = os.environ if environ is None else environ
+        return cls(root, settings.source_mode(values), settings.mirror(values))
+
+    def describe(self) -> str:
+        where = f"mirror {settings.display(self.host)}" if self.mirror else settings.GITHUB
+        return {"auto": f"release archives from {where}, then Debian packages, then Go builds",
+                "release": f"release archives from {where} only", "build": "Debian packages and Go builds"}[self.mode]
+
+    def online(self) -> bool:
+        """Whether the release host answers; asked once per install, the first time a component needs it."""
+        if self._online is None:
+            started = time.monotonic()
+            self._online = self.probe(self.host)
+            verdict = "reachable" if self._online else "unreachable"
+            say(f"  release host {settings.display(self.host)}: {verdict} (decided in {time.monotonic() - started:.2f} s)")
+        return self._online
+
+    def _fetch(self, release: releases.Release, label: str) -> tuple[Path, str, str]:
+        """The release's archive, downloaded and verified: (path, SHA-256, where the SHA-256 was published)."""
+        document = download.fetch_text(release.checksums_url(self.mirror), f"{label}: {release.checksums_name}")
+        expected = release.expected_sha256(document)  # before the download: an unlisted archive is not fetched
+        url = release.url(self.mirror)
+        say(f"  {label}: downloading {release.asset} from {settings.display(url)}")
+        folder = self.root / "downloads" / f"{release.repo.rpartition('/')[2]}-{release.tag}"
+        archive = download.download(url, folder / release.asset, label)
+        return archive, download.verify(archive, expected, release.checksums_name), release.checksums_name
+
+    def release(self, component: str) -> Origin | str:
+        """Install ``component`` from its release archive; the reason when no archive can be had (a bad one raises)."""
+        if self.platform is None:
+            return "no release archive is published for this platform"
+        if not self.online():
+            return f"{settings.display(self.host)} is unreachable"
+        release = releases.for_component(component, *self.platform)
+        label = f"{component} {release.version}"
+        try:
+            archive, digest, checksums = self._fetch(release, label)
+        except download.Unavailable as exc:
+            return str(exc)
+        written = unpack.binaries(archive, release.members, self.root / "bin")
+        archive.unlink(missing_ok=True)
+        for binary in written:
+            binary.with_suffix(".version").unlink(missing_ok=True)  # a Go build's stamp no longer describes it
+        say(f"  {label}: installed from the release (SHA-256 verified against {checksums})")
+        return origin.write(self.root, Origin(component, "release", release.version, str(written[0]), settings.display(release.url(self.mirror)), digest, checksums))
+
+    def jaeger_ui(self) -> origin.JaegerUI:
+        """A Jaeger built from source gets the released jaeger-ui assets of its version, when they can be fetched."""
+        ui = origin.jaeger_ui(self.root)
+        if ui.state != "placeholder":
+            say(f"  jaeger UI: {ui.describe()}")
+            return ui
+        why = self.release_ui()
+        if why is not None:
+            say(f"  jaeger UI: not installed ({why}); traces are viewable with `otel-kit traces` and `otel-kit trace ID`")
+        return origin.jaeger_ui(self.root)
+
+    def release_ui(self) -> str | None:
+        if not self.online():
+            return f"{settings.display(self.host)} is unreachable"
+        release = releases.jaeger_ui()
+        label = f"jaeger-ui {release.version}"
+        try:
+            archive, digest, checksums = self._fetch(release, label)
+        except download.Unavailable as exc:
+            return str(exc)
+        target = unpack.tree(archive, origin.ui_dir(self.root))
+        archive.unlink(missing_ok=True)
+        (target.parent / f"{target.name}.source.json").write_text(json.dumps(
+            {"component": "jaeger-ui", "source": "release", "version": release.version, "path": str(target),
+             "url": settings.display(release.url(self.mirror)), "sha256": digest, "checksums": checksums}, indent=2) + "\n")
+        say(f"  {label}: installed in {target} (SHA-256 verified against {checksums}); Jaeger serves it from `stack up` on")
+        return None
+
+
+def _on_path(*names: str) -> Path | None:
+    found = [shutil.which(name) for name in names]
+    return Path(found[0]) if found and all(found) and found[0] else None
+
+
+def _apt_install(root: Path, component: str, package: str) -> None:
+    log = root / "logs" / f"install-{component}.log"
+    say(f"  {component}: installing the Debian package ({package})")
+    environment = {"DEBIAN_FRONTEND": "noninteractive"}
+    run_logged(["apt-get", "update", "-q"], extra_env=environment, log=log)
+    run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends", package], extra_env=environment, log=log)
+
+
+def _install(
+    root: Path, component: str, sources: Sources, build: Callable[[Path], Path], *,
+    system: Callable[[], Path | None] | None = None, debian: str | None = None,
+) -> Origin:
+    """``component`` from the first source that has it: what is installed, the release, PATH, Debian, a Go build."""
+    found = origin.current(root, component)
+    if found is not None:
+        say(f"  {component}: {found.describe()}, already installed ({found.binary})")
+        return found
+    if sources.mode != "build":
+        got = sources.release(component)
+        if isinstance(got, Origin):
+            return got
+        if sources.mode == "release":
+            raise StackError(f"{component}: {got}; OTEL_KIT_STACK_SOURCE=release tries no other source (auto falls back to building it)")
+        say(f"  {component}: no release archive ({got}): " + ("the binary on PATH, the Debian package or a Go build" if debian else "a Go build"))
+    if system is not None and (path := system()) is not None:
+        say(f"  {component}: using {path} (found on PATH)")
+        return origin.write(root, Origin(component, "system", "", str(path)))
+    if debian is not None and system is not None and os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install(root, component, debian)
+        path = system()
+        if path is None:
+            raise StackError(f"{component} was installed from the Debian package {debian} but is not on PATH")
+        return origin.write(root, Origin(component, "debian", "", str(path)))
+    binary = build(root)
+    return origin.write(root, Origin(component, "build", versions.PINS[component].module, str(binary)))
+
+
+# --- Go builds (the offline path) ------------------------------------------------------------------
+
+
 def _module_dir(go: str, module: str, log: Path) -> Path:
     run_logged([go, "mod", "download", "-x", module], log=log)
     out = subprocess.run([go, "mod", "download", "-json", module], capture_output=True, text=True, check=True)
@@ -55,15 +195,16 @@ def _writable_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def install_collector(root: Path) -> Path:
+def build_collector(root: Path) -> Path:
+    version = versions.COLLECTOR.module
     binary = root / "bin" / "otelcol"
-    if _stamp(binary, COLLECTOR_VERSION):
-        say(f"  collector {COLLECTOR_VERSION}: already built ({binary})")
+    if _stamp(binary, version):
+        say(f"  collector {version}: already built ({binary})")
         return binary
     go = _go()
     log = root / "logs" / "build-otelcol.log"
-    say(f"  collector {COLLECTOR_VERSION}: installing the Collector Builder")
-    run_logged([go, "install", f"go.opentelemetry.io/collector/cmd/builder@v{COLLECTOR_VERSION}"], extra_env={"GOBIN": str(root / "bin")}, log=log)
+    say(f"  collector {version}: installing the Collector Builder")
+    run_logged([go, "install", f"go.opentelemetry.io/collector/cmd/builder@v{version}"], extra_env={"GOBIN": str(root / "bin")}, log=log)
     build = root / "build" / "otelcol"
     if build.exists():
         shutil.rmtree(build)
@@ -82,7 +223,7 @@ def install_collector(root: Path) -> Path:
         extra_env={"GOFLAGS": "-mod=mod", "GONOSUMDB": CONTRIB},
         log=log,
     )
-    _write_stamp(binary, COLLECTOR_VERSION)
+    _write_stamp(binary, version)
     return binary
 
 
@@ -113,18 +254,49 @@ def _build_in_module_copy(
     return binary
 
 
-def install_jaeger(root: Path) -> Path:
-    return _build_in_module_copy(root, "jaeger", "github.com/jaegertracing/jaeger", JAEGER_VERSION, "./cmd/jaeger", note="(first time: a few minutes)")
+def build_jaeger(root: Path) -> Path:
+    return _build_in_module_copy(root, "jaeger", "github.com/jaegertracing/jaeger", versions.JAEGER.module, "./cmd/jaeger", note="(first time: a few minutes)")
 
 
-def install_loki(root: Path) -> Path:
+def build_loki(root: Path) -> Path:
     # pkg/push is a nested module (absent from the module zip) replaced by a local path; drop the
     # replace and use the version go.mod requires instead.
     return _build_in_module_copy(
-        root, "loki", "github.com/grafana/loki/v3", LOKI_VERSION, "./cmd/loki",
+        root, "loki", "github.com/grafana/loki/v3", versions.LOKI.module, "./cmd/loki",
         edits=[["mod", "edit", "-dropreplace", "github.com/grafana/loki/pkg/push"]], flags=["-mod=mod"],
         note="(first time: several minutes)",
     )
+
+
+def build_prometheus(root: Path) -> Path:
+    go = _go()
+    version = versions.PROMETHEUS.module
+    log = root / "logs" / "install-prometheus.log"
+    say(f"  prometheus {version}: building from the Go module (first time: several minutes)")
+    for command in ("prometheus", "promtool"):
+        run_logged([go, "install", f"github.com/prometheus/prometheus/cmd/{command}@{version}"], extra_env={"GOBIN": str(root / "bin")}, log=log)
+    return root / "bin" / "prometheus"
+
+
+def _placeholder_ui(work: Path) -> None:
+    # The module zip has the UI's sources but not its npm-built assets, which the binary embeds
+    # (go:embed app/dist): a page pointing at the API and the CLI stands in for them.
+    dist = work / "ui" / "app" / "dist"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "index.html").write_text(
+        "<!doctype html><title>Alertmanager</title><p>This Alertmanager was built without its web UI. "
+        "Use the API (/api/v2/alerts, /api/v2/status) or <code>otel-kit alerts</code>.</p>\n"
+    )
+
+
+def build_alertmanager(root: Path) -> Path:
+    return _build_in_module_copy(
+        root, "alertmanager", "github.com/prometheus/alertmanager", versions.ALERTMANAGER.module, "./cmd/alertmanager",
+        prepare=_placeholder_ui, note="(first time: a few minutes)",
+    )
+
+
+# --- what `stack up` runs -------------------------------------------------------------------------
 
 
 def find_prometheus(root: Path) -> tuple[Path, Path] | None:
@@ -137,29 +309,7 @@ def find_prometheus(root: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def install_prometheus(root: Path) -> tuple[Path, Path]:
-    found = find_prometheus(root)
-    if found is not None:
-        say(f"  prometheus: using {found[0]}")
-        return found
-    log = root / "logs" / "install-prometheus.log"
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("  prometheus: installing the Debian package (prometheus, with promtool)")
-        environment = {"DEBIAN_FRONTEND": "noninteractive"}
-        run_logged(["apt-get", "update", "-q"], extra_env=environment, log=log)
-        run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"], extra_env=environment, log=log)
-    else:
-        go = _go()
-        say(f"  prometheus {PROMETHEUS_GO_VERSION}: building from the Go module (first time: several minutes)")
-        for command in ("prometheus", "promtool"):
-            run_logged([go, "install", f"github.com/prometheus/prometheus/cmd/{command}@{PROMETHEUS_GO_VERSION}"], extra_env={"GOBIN": str(root / "bin")}, log=log)
-    found = find_prometheus(root)
-    if found is None:
-        raise StackError(f"prometheus was installed but not found on PATH or in {root / 'bin'}")
-    return found
-
-
-# Debian installs Alertmanager as prometheus-alertmanager; a Go build is plain alertmanager.
+# Debian installs Alertmanager as prometheus-alertmanager; a release or a Go build is plain alertmanager.
 ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
 
 
@@ -174,39 +324,6 @@ def find_alertmanager(root: Path) -> Path | None:
     return None
 
 
-def _placeholder_ui(work: Path) -> None:
-    # The module zip has the UI's sources but not its npm-built assets, which the binary embeds
-    # (go:embed app/dist): a page pointing at the API and the CLI stands in for them.
-    dist = work / "ui" / "app" / "dist"
-    dist.mkdir(parents=True, exist_ok=True)
-    (dist / "index.html").write_text(
-        "<!doctype html><title>Alertmanager</title><p>This Alertmanager was built without its web UI. "
-        "Use the API (/api/v2/alerts, /api/v2/status) or <code>otel-kit alerts</code>.</p>\n"
-    )
-
-
-def install_alertmanager(root: Path) -> Path:
-    found = find_alertmanager(root)
-    if found is not None:
-        say(f"  alertmanager: using {found}")
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        log = root / "logs" / "install-alertmanager.log"
-        say("  alertmanager: installing the Debian package (prometheus-alertmanager)")
-        environment = {"DEBIAN_FRONTEND": "noninteractive"}
-        run_logged(["apt-get", "update", "-q"], extra_env=environment, log=log)
-        run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus-alertmanager"], extra_env=environment, log=log)
-    else:
-        _build_in_module_copy(
-            root, "alertmanager", "github.com/prometheus/alertmanager", ALERTMANAGER_GO_VERSION, "./cmd/alertmanager",
-            prepare=_placeholder_ui, note="(first time: a few minutes)",
-        )
-    found = find_alertmanager(root)
-    if found is None:
-        raise StackError(f"alertmanager was installed but not found on PATH or in {root / 'bin'}")
-    return found
-
-
 def installed(root: Path) -> bool:
     """Every binary ``stack up`` needs is there."""
     return (
@@ -215,18 +332,65 @@ def installed(root: Path) -> bool:
     )
 
 
-def install(root: Path | None = None) -> None:
+def binaries(root: Path) -> dict[str, Path | None]:
+    """The binary ``stack up`` runs for each service (None: not installed)."""
+    prometheus = find_prometheus(root)
+    local = {name: root / "bin" / origin.BINARY[name] for name in ("jaeger", "loki", "collector")}
+    return {
+        "alertmanager": find_alertmanager(root), "jaeger": local["jaeger"], "loki": local["loki"],
+        "prometheus": prometheus[0] if prometheus else None, "collector": local["collector"],
+    }
+
+
+def origins(root: Path) -> dict[str, Origin | None]:
+    """Where each service's binary came from (None: not installed)."""
+    return {name: origin.of(root, name, path) for name, path in binaries(root).items()}
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+def _alertmanager_on_path() -> Path | None:
+    return next((Path(found) for name in ALERTMANAGER_NAMES if (found := shutil.which(name))), None)
+
+
+def install_prometheus(root: Path, sources: Sources) -> Origin:
+    return _install(root, "prometheus", sources, build_prometheus, system=lambda: _on_path("prometheus", "promtool"), debian="prometheus")
+
+
+def install_alertmanager(root: Path, sources: Sources) -> Origin:
+    return _install(root, "alertmanager", sources, build_alertmanager, system=_alertmanager_on_path, debian="prometheus-alertmanager")
+
+
+def install_jaeger(root: Path, sources: Sources) -> Origin:
+    found = _install(root, "jaeger", sources, build_jaeger)
+    sources.jaeger_ui()
+    return found
+
+
+def install_loki(root: Path, sources: Sources) -> Origin:
+    return _install(root, "loki", sources, build_loki)
+
+
+def install_collector(root: Path, sources: Sources) -> Origin:
+    return _install(root, "collector", sources, build_collector)
+
+
+def install(root: Path | None = None, sources: Sources | None = None) -> dict[str, Origin]:
     base = root or home()
     (base / "bin").mkdir(parents=True, exist_ok=True)
-    say(f"otel-kit stack install -> {base}")
-    steps: list[tuple[str, Callable[[Path], object]]] = [
-        ("[1/5]", install_prometheus),
-        ("[2/5]", install_alertmanager),
-        ("[3/5]", install_jaeger),
-        ("[4/5]", install_loki),
-        ("[5/5]", install_collector),
+    chosen = sources or Sources.from_environment(base)
+    say(f"otel-kit stack install -> {base} (sources: {chosen.describe()})")
+    steps: list[tuple[str, Callable[[Path, Sources], Origin]]] = [
+        ("prometheus", install_prometheus),
+        ("alertmanager", install_alertmanager),
+        ("jaeger", install_jaeger),
+        ("loki", install_loki),
+        ("collector", install_collector),
     ]
-    for label, step in steps:
-        say(label)
-        step(base)
-    say("done: `otel-kit stack up` starts the stack")
+    done = {}
+    for number, (name, step) in enumerate(steps, 1):
+        say(f"[{number}/{len(steps)}]")
+        done[name] = step(base, chosen)
+    say("done: " + ", ".join(f"{name} {got.source}" for name, got in done.items()) + "; `otel-kit stack up` starts the stack")
+    return done

@@ -8,31 +8,57 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_kit.cli.stack import config
-from otel_kit.cli.stack.build import install
+from otel_kit.cli.stack.build import install, origins
 from otel_kit.cli.stack.common import StackError, say
 from otel_kit.cli.stack.runtime import Stack
+from otel_kit.cli.stack.sources import origin, settings
 
 if TYPE_CHECKING:
     from otel_kit.cli.scale import ScaleTopology
 
 
+def ui_line(stack: Stack) -> str:
+    """One line on how to see traces: the Jaeger UI when it is real, else the CLI and how to get the UI."""
+    ui = origin.jaeger_ui(stack.root)
+    if ui.real:
+        return f"traces: the Jaeger UI at {stack.jaeger_url}, or `otel-kit traces` / `otel-kit trace ID`"
+    return (
+        f"Jaeger UI: {ui.describe()}; view traces with `otel-kit traces` / `otel-kit trace ID`; "
+        f"`otel-kit stack install` where {settings.GITHUB} (or {settings.OTEL_KIT_RELEASE_MIRROR}) is reachable adds the UI"
+    )
+
+
 def print_status(stack: Stack, *, as_json: bool = False) -> int:
     rows = stack.status()
     healthy = all(row["state"] == "ready" for row in rows)
+    sources = origins(stack.root)
     if as_json:
-        print(json.dumps({"name": stack.name, "run_dir": str(stack.run_dir), "ready": healthy, "ports": stack.ports, "services": rows}, indent=2))
+        for row in rows:
+            found = sources.get(row["service"])
+            row["source"] = {"source": found.source, "version": found.version, "binary": found.binary} if found else None
+        ui = origin.jaeger_ui(stack.root)
+        jaeger_ui = {"real": ui.real, "state": ui.state, "assets_path": str(ui.path) if ui.path else None}
+        print(json.dumps(
+            {"name": stack.name, "run_dir": str(stack.run_dir), "ready": healthy, "ports": stack.ports, "services": rows, "jaeger_ui": jaeger_ui},
+            indent=2,
+        ))
     else:
         say(f"otel-kit stack {stack.name} ({stack.run_dir})")
         width = max(len(row["service"]) for row in rows)
+        url_width = max(len(row["url"]) for row in rows)
         for row in rows:
             state = row["state"] + (f" (pid {row['pid']})" if row["pid"] else "")
-            say(f"  {row['service'].ljust(width)}  {state.ljust(20)}  {row['url']}")
+            found = sources.get(row["service"])
+            source = found.describe() if found else "not installed"
+            say(f"  {row['service'].ljust(width)}  {state.ljust(20)}  {row['url'].ljust(url_width)}  {source}")
+        say(f"  {ui_line(stack)}")
     return 0 if healthy else 1
 
 
 def _print_up(stack: Stack) -> None:
     doctor = "otel-kit doctor" + (f" --stack {stack.name}" if stack.name != "default" else "")
     say(f"send telemetry to OTEL_EXPORTER_OTLP_ENDPOINT={stack.otlp_grpc} (gRPC) or {stack.otlp_http} (HTTP); check it with `{doctor}`")
+    say(ui_line(stack))
 
 
 def config_command(export: str | None, *, force: bool, as_json: bool) -> int:

@@ -23,6 +23,7 @@ from otel_kit.cli.stack import alerting, processes
 from otel_kit.cli.stack.build import find_alertmanager, find_prometheus, installed
 from otel_kit.cli.stack.common import StackError, home, say
 from otel_kit.cli.stack.config import render
+from otel_kit.cli.stack.sources import origin
 
 DEFAULT_PORTS = {
     "otlp_grpc": 4317,
@@ -143,7 +144,7 @@ class Stack:
 
     def services(self) -> list[Service]:
         if not installed(self.root):
-            raise StackError(f"the stack is not installed in {self.root}: run `otel-kit stack install` first (needs Go >= 1.24)")
+            raise StackError(f"the stack is not installed in {self.root}: run `otel-kit stack install` first (release archives; Go >= 1.24 where they cannot be downloaded)")
         prometheus = find_prometheus(self.root)
         alertmanager = find_alertmanager(self.root)
         assert prometheus is not None and alertmanager is not None  # installed() checked them
@@ -151,6 +152,7 @@ class Stack:
         bin_dir = self.root / "bin"
         run = self.run_dir
         config = run / "config"
+        ui = origin.jaeger_ui(self.root)
         return [
             Service(
                 "alertmanager",
@@ -180,6 +182,8 @@ class Stack:
                     "JAEGER_METRICS_PORT": str(p["jaeger_metrics"]),
                     "JAEGER_BADGER_DIR": str(run / "jaeger-data"),
                     "JAEGER_TRACES_TTL": alerting.go_duration(alerting.retention("jaeger", warn=_quiet)),
+                    # a Jaeger built from source serves the released jaeger-ui assets; empty: the UI in the binary
+                    "JAEGER_UI_ASSETS_PATH": str(ui.path) if ui.state == "assets" else "",
                 },
                 self.jaeger_url,
             ),
