@@ -505,3 +505,18 @@ def test_loki_and_jaeger_configs_verify_with_their_binaries(stack_root: Path, tm
     backend = yaml.safe_load((CONFIG / "jaeger.yaml").read_text())["extensions"]["jaeger_storage"]["backends"]["badger_store"]["badger"]
     assert backend["ephemeral"] is False and backend["ttl"]["spans"] == "${env:JAEGER_TRACES_TTL:-168h}"
     assert "/tmp" not in (CONFIG / "jaeger.yaml").read_text()
+
+
+def test_an_alerts_critical_level_is_evaluated_before_its_warning() -> None:
+    """Within a group the critical rule of an alert precedes its warning rule, so Alertmanager has the inhibiting alert first."""
+    # Prometheus sends each rule's alerts as it evaluates them, in file order: a warning evaluated first
+    # reaches Alertmanager before the critical that should silence it, and can be notified alone.
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    for path in sorted((CONFIG / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            seen: dict[str, list[int]] = {}
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    seen.setdefault(rule["alert"], []).append(rank[rule["labels"]["severity"]])
+            for alert, levels in seen.items():
+                assert levels == sorted(levels), f"{path.name}: {alert} levels out of order"
