@@ -85,6 +85,23 @@ def test_token_breakdown_partitions_the_totals() -> None:
         assert kinds == {("input", "regular"): 10, ("input", "cache_read"): 60, ("input", "cache_creation"): 30, ("output", "regular"): 5, ("output", "reasoning"): 15}
 
 
+def test_token_breakdown_series_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the series bound, the breakdown of further models is summed into one otel.metric.overflow series."""
+    from otel_kit.signals.ai import core
+
+    monkeypatch.setattr(core._Series, "MAX_CACHED", 2)
+    with capture() as cap:
+        for index in range(5):
+            with ai.operation("openai", f"model-{index}") as op:
+                assert op is not None
+                op.record(input_tokens=10, output_tokens=1)
+        points = cap.metric_points("otel_kit.ai.tokens")
+        models = {p.attributes.get("gen_ai.request.model") for p in points}
+        overflow = {p.attributes["gen_ai.token.type"]: p.value for p in points if p.attributes.get("otel.metric.overflow")}
+        assert models == {"model-0", "model-1", None} and overflow == {"input": 30, "output": 3}
+        assert cap.metric_value("gen_ai.client.token.usage", gen_ai__request__model="model-4") == 2
+
+
 def test_calls_priced_once_genai_prices_has_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A call finished while genai-prices is still importing gets its cost once it has loaded, not "unpriced"."""
     from otel_kit.signals.ai import core, prices

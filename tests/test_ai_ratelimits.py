@@ -47,3 +47,15 @@ def test_minute_window_counts_and_expires() -> None:
     window.add("m", 5, now=130.0)
     assert window.read(now=150.0) == {"m": (2, 15)}
     assert window.read(now=175.0) == {"m": (1, 5)}
+
+
+def test_header_positions_are_checked_each_time() -> None:
+    """New values are read on every response, from the right names even when the same headers come in another order."""
+    limits = ProviderLimits()
+    first = httpx2.Headers([("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "50"), ("date", "a")])
+    assert limits.observe("openai", "openai", "m", first) == (0.5, "requests")
+    same_order = httpx2.Headers([("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "10"), ("date", "b")])
+    assert limits.observe("openai", "openai", "m", same_order) == (0.1, "requests")
+    reordered = httpx2.Headers([("date", "c"), ("x-ratelimit-remaining-requests", "90"), ("x-ratelimit-limit-requests", "100")])
+    assert limits.observe("openai", "openai", "m", reordered) == (0.9, "requests")
+    assert limits.observe("openai", "openai", "m", httpx2.Headers([("date", "d"), ("server", "x"), ("via", "y")])) is None

@@ -134,3 +134,19 @@ def test_cancelled_request_is_not_an_error(cap: Capture, server: FakeLLMServer) 
     assert span.attributes["otel_kit.ai.outcome"] == "cancelled" and span.status.status_code.name == "UNSET"
     assert "error.type" not in span.attributes
     assert cap.metric_value("otel_kit.ai.unpriced") == 0
+
+
+def test_set_provider_reaches_clients_already_used(cap: Capture, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that has made calls reports its next calls under a name given later with set_provider."""
+    from otel_kit.signals import ai
+    from otel_kit.signals.ai import endpoints
+
+    monkeypatch.setattr(endpoints, "_NAMED", {})
+    client = _client(server)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    try:
+        ai.set_provider(server.openai_url, "sglang")
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    finally:
+        endpoints.endpoint.cache_clear()
+    assert [s.attributes["gen_ai.provider.name"] for s in cap.spans_named("chat gpt-4o-mini")] == ["openai", "sglang"]

@@ -231,36 +231,14 @@ class AIOperation:
         self._monitor.finish(self)
 
 
-class _Totals:
-    """Cumulative sums per attribute set, reported by an observable counter (bounded number of series)."""
-
-    MAX_SERIES = 2000
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self._names = names
-        self._sums: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-        self.overflow = False
-
-    def add(self, key: tuple[str, ...], value: float) -> None:
-        self.add_many(((key, value),))
-
-    def add_many(self, items: tuple[tuple[tuple[str, ...], float], ...] | list[tuple[tuple[str, ...], float]]) -> None:
-        sums = self._sums
-        with self._lock:
-            for key, value in items:
-                current = sums.get(key)
-                if current is None and len(sums) >= self.MAX_SERIES:
-                    self.overflow = True
-                    key = ("",) * (len(self._names) - 1) + ("otel.metric.overflow",)
-                    current = sums.get(key)
-                sums[key] = (current or 0) + value
-
-    def observe(self, options: CallbackOptions) -> list[Observation]:
-        with self._lock:
-            items = list(self._sums.items())
-        names = self._names
-        return [Observation(value, {name: part for name, part in zip(names, key, strict=True) if part}) for key, value in items]
+def span_base(provider: str, model: str, operation: str, server_address: str | None, server_port: int | None) -> dict[str, Any]:
+    """The span attributes every operation has (a new dictionary)."""
+    attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider, "gen_ai.request.model": model}
+    if server_address:
+        attributes["server.address"] = server_address
+    if server_port:
+        attributes["server.port"] = server_port
+    return attributes
 
 
 def _as_count(value: Any) -> int | None:
@@ -273,6 +251,42 @@ def _as_count(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
+_PRICE_TIERS = ("flex", "priority", "fast")
+
+
+_TOKEN_PARTS = (("input", "regular"), ("input", "cache_read"), ("input", "cache_creation"), ("output", "regular"), ("output", "reasoning"))
+"""``_Series.sums[0:5]``: the token breakdown (``otel_kit.ai.tokens``); ``sums[5:7]``: the cost of input and output."""
+_COST_PARTS_BY_NAME = (("input",), ("output",))
+_TOKEN_NAMES = ("gen_ai.token.type", "otel_kit.ai.token.kind")
+_COST_NAMES = ("gen_ai.token.type",)
+
+
+class _Series:
+    """One (operation, provider, request model, response model): its metric attribute sets, built once
+    (every call of a model measures with the same few dictionaries), and its token and cost sums."""
+
+    __slots__ = ("attributes", "input", "key", "ledger", "output", "seen", "sums")
+
+    MAX_CACHED = 2000
+
+    def __init__(self, key: tuple[str, str, str, str], attributes: dict[str, Any] | None = None) -> None:
+        operation, provider, request_model, response_model = key
+        if attributes is None:
+            attributes = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider, "gen_ai.request.model": request_model}
+            if response_model:
+                attributes["gen_ai.response.model"] = response_model
+        # Shared with the SDK, which keeps but never changes measurement attributes; nor does anything here.
+        self.attributes = attributes
+        self.input = {**attributes, "gen_ai.token.type": "input"}
+        self.output = {**attributes, "gen_ai.token.type": "output"}
+        self.key = key
+        self.sums: list[float] = [0, 0, 0, 0, 0, 0.0, 0.0]
+        self.seen = 0
+        """Bit i set: ``sums[i]`` has been added to (a point is reported, even of 0 tokens)."""
+        self.ledger = self
+        """Where this series' sums go: itself, or the overflow series once there are too many."""
+
+
 class AIMonitor:
     """Creates GenAI spans and metrics; one per ``setup()``, reachable as ``otel_kit.ai``."""
 
@@ -283,6 +297,7 @@ class AIMonitor:
         self.provider_limits = ProviderLimits()
         self._window = MinuteWindow()
         self._warned_internal: set[str] = set()
+        self._series: dict[tuple[str, str, str, str], _Series] = {}
         tracer_provider = telemetry.tracer_provider
         self._tracer = tracer_provider.get_tracer("otel_kit.ai") if tracer_provider is not None else trace.get_tracer("otel_kit.ai")
         meter = telemetry.meter
@@ -291,9 +306,10 @@ class AIMonitor:
         self._ttfc = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s", description="Time to the first output chunk of a streamed GenAI operation", explicit_bucket_boundaries_advisory=TTFC_BUCKETS)
         # Cost and the token breakdown are summed here and read by the SDK at collection time: an SDK
         # measurement costs ~9 µs on the request path, a dict update under a lock well under 1 µs.
-        self._token_kinds = _Totals(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.token.type", "otel_kit.ai.token.kind"))
-        self._cost = _Totals(("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.token.type"))
-        meter.create_observable_counter("otel_kit.ai.tokens", callbacks=[self._token_kinds.observe], unit="{token}", description="Tokens by type and kind: input = regular + cache_read + cache_creation, output = regular + reasoning")
+        self._sums_lock = threading.Lock()
+        self._overflow = _Series(("", "", "", ""), {"otel.metric.overflow": True})
+        """Sums of the series past ``_Series.MAX_CACHED`` (a bounded number of points)."""
+        meter.create_observable_counter("otel_kit.ai.tokens", callbacks=[self._observe_token_kinds], unit="{token}", description="Tokens by type and kind: input = regular + cache_read + cache_creation, output = regular + reasoning")
         meter.create_observable_counter("otel_kit.ai.cost", callbacks=[self._observe_cost], unit="USD", description="Estimated cost of GenAI operations (genai-prices and overrides), by token type")
         self._unpriced = meter.create_counter("otel_kit.ai.unpriced", unit="{operation}", description="GenAI operations recorded without a cost, by reason")
         self._rate_limited = meter.create_counter("otel_kit.ai.rate_limited", unit="{response}", description="429 responses from GenAI providers, retried or not")
@@ -303,7 +319,7 @@ class AIMonitor:
         meter.create_observable_gauge("otel_kit.ai.rate_limit.remaining", callbacks=[self._observe_remaining], unit="{unit}", description="Requests or tokens left in the provider's current rate-limit window (from response headers)")
         meter.create_observable_gauge("otel_kit.ai.rate_limit.limit", callbacks=[self._observe_limit], unit="{unit}", description="The provider's rate limit for requests or tokens (from response headers)")
         meter.create_observable_gauge("otel_kit.ai.rate_limit.headroom", callbacks=[self._observe_headroom], unit="1", description="Fraction of the rate limit still available: the provider's headers, else the configured per-minute limit")
-        self._pending: deque[tuple[str, tuple[str | None, ...], str | None, Usage, tuple[str, ...], dict[str, Any]]] = deque(maxlen=10_000)
+        self._pending: deque[tuple[str, tuple[str | None, ...], str | None, Usage, _Series]] = deque(maxlen=10_000)
         path = os.environ.get(PRICES_FILE_ENV)
         if path:
             self.prices.load_file(path)
@@ -333,14 +349,17 @@ class AIMonitor:
         """Begin an operation: a new CLIENT span (child of the current one), or the client library's own ``adopt`` span."""
         if adopt is not None:
             return AIOperation(self, adopt, False, provider, operation, model, server_address, server_port, streaming, api)
-        span_attributes: dict[str, Any] = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider, "gen_ai.request.model": model}
-        if server_address:
-            span_attributes["server.address"] = server_address
-        if server_port:
-            span_attributes["server.port"] = server_port
+        span_attributes = span_base(provider, model, operation, server_address, server_port)
         if attributes:
             span_attributes.update(attributes)
-        span = self._tracer.start_span(f"{operation} {model}", kind=SpanKind.CLIENT, attributes=span_attributes)
+        return self.open(f"{operation} {model}", span_attributes, provider, model, operation, api, server_address, server_port, streaming)
+
+    def open(
+        self, name: str, span_attributes: dict[str, Any], provider: str, model: str, operation: str, api: str,
+        server_address: str | None, server_port: int | None, streaming: bool,
+    ) -> AIOperation:
+        """Begin an operation on a new CLIENT span whose name and attributes the caller has made."""
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=span_attributes)
         return AIOperation(self, span, True, provider, operation, model, server_address, server_port, streaming, api)
 
     def content(self, op: AIOperation, system: Any, messages: Any) -> None:
@@ -380,16 +399,27 @@ class AIMonitor:
             if op.owns_span:
                 op.span.end()
 
+    def _series_of(self, op: AIOperation) -> _Series:
+        key = (op.operation, op.provider, op.request_model, op.response_model or "")
+        series = self._series.get(key)
+        if series is None:
+            series = _Series(key)
+            if len(self._series) < _Series.MAX_CACHED:
+                series = self._series.setdefault(key, series)  # one object per key, whichever thread was first
+            else:
+                series.ledger = self._overflow
+        return series
+
     def _record(self, op: AIOperation) -> None:
         seconds = time.perf_counter() - op.started
         # server.address/port are on the span, not on the metrics (where the conventions only recommend
         # them): each metric attribute costs on every measurement, and per-host series add nothing to cost reports.
-        attributes: dict[str, Any] = {"gen_ai.operation.name": op.operation, "gen_ai.provider.name": op.provider, "gen_ai.request.model": op.request_model}
-        if op.response_model:
-            attributes["gen_ai.response.model"] = op.response_model
-        self._duration.record(seconds, {**attributes, "error.type": op.error_type} if op.error_type else attributes)
-        span_values: dict[str, Any] = {}
+        series = self._series_of(op)
+        attributes = series.attributes
+        error_type = op.error_type
+        self._duration.record(seconds, {**attributes, "error.type": error_type} if error_type else attributes)
         own = op.owns_span
+        span_values: dict[str, Any] = {}
         if op.ttfc is not None:
             self._ttfc.record(op.ttfc, attributes)
             if own:
@@ -401,22 +431,23 @@ class AIMonitor:
                 span_values["gen_ai.response.id"] = op.response_id
             if op.finish_reasons:
                 span_values["gen_ai.response.finish_reasons"] = op.finish_reasons
-            if op.error_type:
-                span_values["error.type"] = op.error_type
+            if error_type:
+                span_values["error.type"] = error_type
             if op.retries:
                 span_values["http.request.resend_count"] = op.retries
-        if op.streaming and op.outcome:
-            span_values["otel_kit.ai.stream.outcome"] = op.outcome
-        elif op.outcome == CANCELLED:
+        outcome = op.outcome
+        if op.streaming and outcome:
+            span_values["otel_kit.ai.stream.outcome"] = outcome
+        elif outcome == CANCELLED:
             span_values["otel_kit.ai.outcome"] = CANCELLED
         if op.rate_headroom is not None:
             span_values["otel_kit.ai.rate_limit.headroom"] = op.rate_headroom
             span_values["otel_kit.ai.rate_limit.type"] = op.rate_type
         usage = op.usage
         tokens = 0
-        if usage is not None and usage.known:
-            tokens = self._record_usage(op, usage, attributes, span_values)
-        elif op.error_type is None and op.outcome in (None, COMPLETED):
+        if usage is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
+            tokens = self._record_usage(op, usage, series, span_values)
+        elif error_type is None and (outcome is None or outcome == COMPLETED):
             self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": "no_usage"})
         if op.output is not None and op.content_on_span:
             span_values["gen_ai.output.messages"], truncated = bounded_json(op.output)
@@ -426,42 +457,30 @@ class AIMonitor:
         if span_values and op.span.is_recording():
             op.span.set_attributes(span_values)
 
-    def _record_usage(self, op: AIOperation, usage: Usage, attributes: dict[str, Any], span_values: dict[str, Any]) -> int:
+    def _record_usage(self, op: AIOperation, usage: Usage, series: _Series, span_values: dict[str, Any]) -> int:
         own = op.owns_span
+        total_in = usage.input_tokens
+        total_out = usage.output_tokens
         tokens = 0
-        key = (op.operation, op.provider, op.request_model, op.response_model or "")
-        parts: list[tuple[tuple[str, ...], float]] = []
-        total = usage.input_tokens
-        if total is not None:
-            tokens += total
-            self._tokens.record(total, {**attributes, "gen_ai.token.type": "input"})
-            read = min(usage.cache_read_tokens or 0, total)
-            created = min(usage.cache_creation_tokens or 0, total - read)
-            parts.append(((*key, "input", "regular"), total - read - created))
-            if read:
-                parts.append(((*key, "input", "cache_read"), read))
-            if created:
-                parts.append(((*key, "input", "cache_creation"), created))
+        if total_in is not None:
+            tokens = total_in
+            self._tokens.record(total_in, series.input)
             if own:
-                span_values["gen_ai.usage.input_tokens"] = total
+                span_values["gen_ai.usage.input_tokens"] = total_in
                 if usage.cache_read_tokens is not None:
                     span_values["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
                 if usage.cache_creation_tokens is not None:
                     span_values["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_creation_tokens
-        total = usage.output_tokens
-        if total is not None:
-            tokens += total
-            self._tokens.record(total, {**attributes, "gen_ai.token.type": "output"})
-            reasoning = min(usage.reasoning_tokens or 0, total)
-            parts.append(((*key, "output", "regular"), total - reasoning))
-            if reasoning:
-                parts.append(((*key, "output", "reasoning"), reasoning))
+        if total_out is not None:
+            tokens += total_out
+            self._tokens.record(total_out, series.output)
             if own:
-                span_values["gen_ai.usage.output_tokens"] = total
+                span_values["gen_ai.usage.output_tokens"] = total_out
                 if usage.reasoning_tokens is not None:
                     span_values["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
-        self._token_kinds.add_many(parts)
-        tier = op.service_tier if op.service_tier in ("flex", "priority", "fast") else None
+        parts = usage.parts()
+        self._add_tokens(series, usage, parts)
+        tier = op.service_tier if op.service_tier in _PRICE_TIERS else None
         models = (op.response_model, op.request_model)
         if self._pending:
             self._settle_pending()
@@ -469,21 +488,49 @@ class AIMonitor:
         if rate == "prices_loading":
             # Right after start-up genai-prices may still be importing: price the call once it is there
             # (the cost metric gets it; the span, already ended by then, does not).
-            self._pending.append((op.provider, models, tier, usage, key, attributes))
+            self._pending.append((op.provider, models, tier, usage, series))
             return tokens
-        cost = self._charge(rate, usage, key, attributes, models)
+        cost = self._charge(rate, usage, series, models, parts)
         if cost is not None:
             op.cost = cost
             span_values["otel_kit.ai.cost_usd"] = cost
             span_values["otel_kit.ai.price.source"] = rate.source  # type: ignore[union-attr]
         return tokens
 
-    def _charge(self, rate: Rate | str, usage: Usage, key: tuple[str, ...], attributes: dict[str, Any], models: tuple[str | None, ...]) -> float | None:
-        if isinstance(rate, Rate):
-            input_cost, output_cost = rate.cost(usage)
-            self._cost.add_many([((*key, kind), value) for kind, value in (("input", input_cost), ("output", output_cost)) if value])
+    def _add_tokens(self, series: _Series, usage: Usage, parts: tuple[int, int, int, int, int, int]) -> None:
+        """The token breakdown (``otel_kit.ai.tokens``): regular + cache_read + cache_creation input, regular + reasoning output."""
+        plain, read, written, _, plain_out, reasoning = parts
+        ledger = series.ledger
+        with self._sums_lock:
+            sums = ledger.sums
+            # A part is reported once it has been counted, even as 0; the cached and reasoning parts once they were not 0.
+            if usage.input_tokens is not None:
+                sums[0] += plain
+                sums[1] += read
+                sums[2] += written
+                ledger.seen |= 1 | (2 if read else 0) | (4 if written else 0)
+            if usage.output_tokens is not None:
+                sums[3] += plain_out
+                sums[4] += reasoning
+                ledger.seen |= 8 | (16 if reasoning else 0)
+
+    def _charge(
+        self, rate: Rate | str, usage: Usage, series: _Series, models: tuple[str | None, ...], parts: tuple[int, int, int, int, int, int] | None = None,
+    ) -> float | None:
+        if type(rate) is Rate:
+            input_cost, output_cost = rate.cost(usage, parts)
+            if input_cost or output_cost:
+                ledger = series.ledger
+                with self._sums_lock:
+                    sums = ledger.sums
+                    if input_cost:
+                        sums[5] += input_cost
+                        ledger.seen |= 32
+                    if output_cost:
+                        sums[6] += output_cost
+                        ledger.seen |= 64
             return input_cost + output_cost
-        self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": rate})
+        self._unpriced.add(1, {**series.attributes, "otel_kit.ai.unpriced.reason": rate})
         if rate == "unknown_model":
             self.prices.warn_unknown(next((model for model in models if model), "unknown"))
         return None
@@ -494,17 +541,30 @@ class AIMonitor:
             return
         while self._pending:
             try:
-                provider, models, tier, usage, key, attributes = self._pending.popleft()
+                provider, models, tier, usage, series = self._pending.popleft()
             except IndexError:
                 return
-            self._charge(self.prices.rate(provider, models, tier), usage, key, attributes, models)
+            self._charge(self.prices.rate(provider, models, tier), usage, series, models)
 
     def _observe_cost(self, options: CallbackOptions) -> list[Observation]:
         try:
             self._settle_pending()
         except Exception as exc:  # noqa: BLE001
             self.internal_error("pending_costs", exc)
-        return self._cost.observe(options)
+        return self._observe_sums(_COST_NAMES, _COST_PARTS_BY_NAME, 5)
+
+    def _observe_token_kinds(self, options: CallbackOptions) -> list[Observation]:
+        return self._observe_sums(_TOKEN_NAMES, _TOKEN_PARTS, 0)
+
+    def _observe_sums(self, names: tuple[str, ...], parts: tuple[tuple[str, ...], ...], first: int) -> list[Observation]:
+        with self._sums_lock:
+            rows = [(series, list(series.sums), series.seen) for series in (*self._series.values(), self._overflow)]
+        result: list[Observation] = []
+        for series, sums, seen in rows:
+            for index, part in enumerate(parts):
+                if seen & (1 << (first + index)):
+                    result.append(Observation(sums[first + index], {**series.attributes, **dict(zip(names, part, strict=True))}))
+        return result
 
     @contextmanager
     def operation(

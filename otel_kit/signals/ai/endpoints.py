@@ -35,6 +35,8 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
 _PORTS: dict[int, str] = {11434: "ollama", 8000: "vllm"}
 _NAMED: dict[str, str] = {}
 """Base URLs (without a trailing slash) the application named with ``set_provider``."""
+NAMING = [0]
+"""How many times ``set_provider`` has been called."""
 
 
 class Endpoint(tuple[str, str | None, int | None]):
@@ -63,6 +65,8 @@ def set_provider(base_url: str, provider_name: str) -> None:
         raise ConfigError("provider_name", provider_name, "a non-empty provider name such as 'vllm'")
     _NAMED[base_url.rstrip("/")] = provider_name.strip()
     endpoint.cache_clear()
+    # Callers that keep endpoints per client compare this to know theirs may be out of date.
+    NAMING[0] += 1
 
 
 @lru_cache(maxsize=256)

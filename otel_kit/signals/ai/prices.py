@@ -72,22 +72,20 @@ class Rate:
     """Ascending by ``above``; the last band whose threshold the input exceeds applies to all tokens."""
     model: str
 
-    def cost(self, usage: Usage) -> tuple[float, float]:
-        """(input cost, output cost) in USD."""
-        total_in = usage.input_tokens or 0
-        band = self.bands[0]
-        for candidate in self.bands[1:]:
-            if total_in > candidate.above:
-                band = candidate
-        read = min(usage.cache_read_tokens or 0, total_in)
-        write = min(usage.cache_creation_tokens or 0, total_in - read)
-        write_1h = min(usage.cache_creation_1h_tokens or 0, write)
-        plain = total_in - read - write
-        out = usage.output_tokens or 0
-        reasoning = min(usage.reasoning_tokens or 0, out)
-        input_cost = plain * band.input + read * band.cache_read + (write - write_1h) * band.cache_write + write_1h * band.cache_write_1h
-        output_cost = (out - reasoning) * band.output + reasoning * band.reasoning
-        return input_cost, output_cost
+    def cost(self, usage: Usage, parts: tuple[int, int, int, int, int, int] | None = None) -> tuple[float, float]:
+        """(input cost, output cost) in USD. ``parts``: ``usage.parts()``, when the caller has them already."""
+        bands = self.bands
+        band = bands[0]
+        if len(bands) > 1:
+            total_in = usage.input_tokens or 0
+            for candidate in bands[1:]:
+                if total_in > candidate.above:
+                    band = candidate
+        plain, read, written, written_1h, plain_out, reasoning = usage.parts() if parts is None else parts
+        input_cost = plain * band.input + read * band.cache_read
+        if written:
+            input_cost += (written - written_1h) * band.cache_write + written_1h * band.cache_write_1h
+        return input_cost, plain_out * band.output + reasoning * band.reasoning
 
 
 def _flat_rate(source: str, model: str, input_pm: float, output_pm: float, cache_read_pm: float | None, cache_write_pm: float | None) -> Rate:
@@ -205,6 +203,8 @@ class PriceBook:
         self._overrides: dict[str, Rate] = {}
         self._file: dict[str, Rate] = {}
         self._cache: dict[tuple[str, str, str | None], tuple[float, Rate | None]] = {}
+        self._answers: dict[tuple[str, tuple[str | None, ...], str | None], tuple[float, Rate | str]] = {}
+        """``rate()``'s settled answers per (provider, models, tier): one lookup per call instead of the walk."""
         self._warned: set[str] = set()
 
     def set(
@@ -228,6 +228,7 @@ class PriceBook:
             _price_number("cache_write_per_million", cache_write_per_million, optional=True),
         )
         self._overrides[model] = rate
+        self._answers = {}
 
     def load_file(self, path: str) -> int:
         """Read ``{"model-id": {"input": 2.5, "output": 10, "cache_read": 1.25, "cache_write": 3.75}}``
@@ -255,11 +256,27 @@ class PriceBook:
             except ValueError as exc:  # ConfigError is a ValueError
                 _log.warning("otel-kit: skipping %r in the AI price file %r: %s", model, path, exc)
         self._file = loaded
+        self._answers = {}
         return len(loaded)
 
     def rate(self, provider: str, models: tuple[str | None, ...], tier: str | None = None) -> Rate | str:
         """The rate for the first of ``models`` (response model, then request model) that has one,
         else why there is none: ``unknown_model`` or ``prices_loading``."""
+        key = (provider, models, tier)
+        now = time.monotonic()
+        answer = self._answers.get(key)
+        if answer is not None and answer[0] > now:
+            return answer[1]
+        found = self._find(provider, models, tier, now)
+        # Kept as long as genai-prices' own rates are (their re-read interval); never while the package is
+        # still loading or absent (it may load later), unless an override or the file answered.
+        if (type(found) is Rate and found.source != "genai-prices") or library.module is not None:
+            if len(self._answers) >= 4096:
+                self._answers = {}
+            self._answers[key] = (now + _CACHE_SECONDS, found)
+        return found
+
+    def _find(self, provider: str, models: tuple[str | None, ...], tier: str | None, now: float) -> Rate | str:
         for model in models:
             if model:
                 found = self._overrides.get(model) or self._file.get(model)
@@ -270,7 +287,6 @@ class PriceBook:
             return "unknown_model"
         if library.module is None:
             return "prices_loading" if library.loading else "unknown_model"
-        now = time.monotonic()
         for model in models:
             if not model:
                 continue

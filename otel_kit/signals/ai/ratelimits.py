@@ -29,13 +29,9 @@ HEADER_SETS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
-_LOOKUP: dict[str, dict[str, tuple[str, int]]] = {
-    family: {name: (kind, index) for kind, limit, remaining in sets for index, name in ((0, limit), (1, remaining))}
-    for family, sets in HEADER_SETS.items()
+_BYTE_SETS: dict[str, tuple[tuple[str, bytes, bytes], ...]] = {
+    family: tuple((kind, limit.encode(), remaining.encode()) for kind, limit, remaining in sets) for family, sets in HEADER_SETS.items()
 }
-"""Header name -> (limit type, 0 for the limit or 1 for the remaining count), per family."""
-_LOOKUP_BYTES = {family: {name.encode(): hit for name, hit in names.items()} for family, names in _LOOKUP.items()}
-
 FRESH_SECONDS = 60.0
 """Provider numbers older than this are no longer exported: the window they describe has moved on."""
 
@@ -57,40 +53,72 @@ class ProviderLimits:
 
     def __init__(self) -> None:
         self._state: dict[tuple[str, str, str], tuple[int, int | None, float]] = {}
+        self._layouts: dict[tuple[str, str, int], tuple[tuple[str, int, int, bytes, bytes], ...]] = {}
+        """Where the rate-limit headers were in the last response of a family and provider with this many
+        headers: (limit type, index of the limit header or -1, index of the remaining header, their names)."""
 
     def observe(self, family: str, provider: str, model: str, headers: Any) -> tuple[float, str] | None:
         """Read ``headers``; return the tightest ``(remaining / limit, limit type)`` they show, if any."""
-        found: dict[str, list[int | None]] = {}
-        # One pass over the headers: a lookup per name would scan them all each time. httpx keeps
-        # (raw, lowercased, value) byte triples; reading them skips decoding the headers we do not want.
         raw = getattr(headers, "_list", None)
-        if isinstance(raw, list):
-            lookup_bytes = _LOOKUP_BYTES[family]
-            for entry in raw:
-                hit = lookup_bytes.get(entry[1])
-                if hit is not None:
-                    found.setdefault(hit[0], [None, None])[hit[1]] = _number(entry[2])
+        if type(raw) is list:
+            values = self._located(raw, family, provider)
         else:
-            lookup = _LOOKUP[family]
-            for key, value in headers.items():
-                hit = lookup.get(key.lower())
-                if hit is not None:
-                    found.setdefault(hit[0], [None, None])[hit[1]] = _number(value)
-        if not found:
-            return None
+            lowered = {str(key).lower(): value for key, value in headers.items()}
+            values = [(kind, lowered.get(limit), lowered[remaining]) for kind, limit, remaining in HEADER_SETS[family] if remaining in lowered]
         tightest: tuple[float, str] | None = None
-        now = time.monotonic()
-        for kind, (limit, remaining) in found.items():
+        now = 0.0
+        state = self._state
+        for kind, limit_value, remaining_value in values:
+            remaining = _number(remaining_value)
             if remaining is None:
                 continue
-            key3 = (provider, model, kind)
-            if key3 in self._state or len(self._state) < _MAX_SERIES:
-                self._state[key3] = (remaining, limit, now)
+            limit = None if limit_value is None else _number(limit_value)
+            if not now:
+                now = time.monotonic()
+            key = (provider, model, kind)
+            if key in state or len(state) < _MAX_SERIES:
+                state[key] = (remaining, limit, now)
             if limit:
-                ratio = min(1.0, remaining / limit)
+                ratio = remaining / limit
+                if ratio > 1.0:
+                    ratio = 1.0
                 if tightest is None or ratio < tightest[0]:
                     tightest = (ratio, kind)
         return tightest
+
+    def _located(self, raw: list[Any], family: str, provider: str) -> list[tuple[str, Any, Any]]:
+        """``(limit type, limit value or None, remaining value)`` from httpx's (raw name, lowercased name,
+        value) byte triples. A provider sends its headers in the same order every time, so the positions
+        found last time are checked first: a few comparisons instead of a pass over every header."""
+        layout_key = (family, provider, len(raw))
+        layout = self._layouts.get(layout_key)
+        if layout is not None:
+            try:
+                values = []
+                for kind, limit_at, remaining_at, limit_name, remaining_name in layout:
+                    remaining_entry = raw[remaining_at]
+                    if remaining_entry[1] != remaining_name:
+                        break
+                    if limit_at < 0:
+                        values.append((kind, None, remaining_entry[2]))
+                        continue
+                    limit_entry = raw[limit_at]
+                    if limit_entry[1] != limit_name:
+                        break
+                    values.append((kind, limit_entry[2], remaining_entry[2]))
+                else:
+                    return values
+            except (IndexError, TypeError):
+                pass
+        positions = {entry[1]: index for index, entry in enumerate(raw)}  # the last of repeated names wins
+        layout = tuple(
+            (kind, positions.get(limit_name, -1), positions[remaining_name], limit_name, remaining_name)
+            for kind, limit_name, remaining_name in _BYTE_SETS[family] if remaining_name in positions
+        )
+        if len(self._layouts) >= 64:
+            self._layouts.clear()
+        self._layouts[layout_key] = layout
+        return [(kind, None if limit_at < 0 else raw[limit_at][2], raw[remaining_at][2]) for kind, limit_at, remaining_at, _, _ in layout]
 
     def fresh(self, now: float | None = None) -> list[tuple[str, str, str, int, int | None]]:
         """``(provider, model, type, remaining, limit)`` seen within ``FRESH_SECONDS``."""

@@ -44,7 +44,7 @@ gc.callbacks.append(_gc_phase)
 class Tracker:
     """The link between one streamed (or raw) response and its operation."""
 
-    __slots__ = ("__weakref__", "acc", "family", "op", "pulling", "stream_attached")
+    __slots__ = ("__weakref__", "acc", "family", "hooks", "op", "pulling", "stream_attached")
 
     def __init__(self, op: AIOperation, acc: Accumulator, family: str) -> None:
         self.op = op
@@ -53,6 +53,23 @@ class Tracker:
         self.family = family
         self.pulling = False
         self.stream_attached = False
+        self.hooks: list[tuple[Any, str, Any]] = []
+        """Methods set on the client's objects: (object, name, function), taken away at the end."""
+
+    def hook(self, target: Any, name: str, function: Any) -> None:
+        setattr(target, name, function)
+        self.hooks.append((target, name, function))
+
+    def unhook(self) -> None:
+        """Put the objects' own methods back. A hook refers to its object (a cycle that only the
+        garbage collector would break, on every call); once the operation is recorded it has nothing to do."""
+        hooks, self.hooks = self.hooks, []
+        for target, name, function in hooks:
+            try:
+                if vars(target).get(name) is function:
+                    delattr(target, name)
+            except Exception:  # noqa: BLE001 - an object that refuses: the hook stays, a no-op
+                pass
 
     def item_failed(self, exc: Exception) -> None:
         """Reading an event failed inside otel-kit: counted; the application still gets the event."""
@@ -61,6 +78,7 @@ class Tracker:
     def end(self, outcome: str) -> None:
         op = self.op
         if op.finished:
+            self.unhook()
             return
         try:
             acc = self.acc
@@ -74,6 +92,7 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001
             op._monitor.internal_error("stream_end", exc)
         op.finish(outcome)
+        self.unhook()
 
     def failed(self, exc: BaseException) -> None:
         op = self.op
@@ -164,7 +183,7 @@ def _hook_close(response: Any, tracker: Tracker, is_async: bool) -> None:
                 if not tracker.pulling:
                     _closed(tracker, response)
 
-        response.aclose = aclose
+        tracker.hook(response, "aclose", aclose)
     else:
         original_close = response.close
 
@@ -175,7 +194,7 @@ def _hook_close(response: Any, tracker: Tracker, is_async: bool) -> None:
                 if not tracker.pulling:
                     _closed(tracker, response)
 
-        response.close = close
+        tracker.hook(response, "close", close)
 
 
 def _closed(tracker: Tracker, response: Any) -> None:
@@ -251,7 +270,7 @@ def track_raw_response(result: Any, op: AIOperation, family: str, stream_types: 
                 monitor.internal_error("raw_parse", exc)
             return value
 
-        result.parse = parse_async
+        tracker.hook(result, "parse", parse_async)
     else:
 
         def parse_sync(*args: Any, **kwargs: Any) -> Any:
@@ -262,7 +281,7 @@ def track_raw_response(result: Any, op: AIOperation, family: str, stream_types: 
                 monitor.internal_error("raw_parse", exc)
             return value
 
-        result.parse = parse_sync
+        tracker.hook(result, "parse", parse_sync)
     if not sse:
         _hook_read(http, tracker, is_async)
     _hook_close(http, tracker, is_async)
@@ -297,7 +316,7 @@ def _hook_read(response: Any, tracker: Tracker, is_async: bool) -> None:
             done()
             return data
 
-        response.aread = aread
+        tracker.hook(response, "aread", aread)
     else:
         original_read = response.read
 
@@ -311,7 +330,7 @@ def _hook_read(response: Any, tracker: Tracker, is_async: bool) -> None:
             done()
             return data
 
-        response.read = read
+        tracker.hook(response, "read", read)
 
 
 def _is_coroutine_function(function: Any) -> bool:

@@ -16,13 +16,13 @@ from typing import Any
 __all__ = ["Usage", "ResponseFacts", "facts_from_response", "new_accumulator"]
 
 
-def get(obj: Any, name: str) -> Any:
-    """``obj[name]`` for a dict, ``obj.name`` otherwise; ``None`` when absent."""
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj[name]`` for a dict, ``obj.name`` otherwise; ``default`` when absent."""
     if obj is None:
-        return None
+        return default
     if type(obj) is dict:
-        return obj.get(name)
-    return getattr(obj, name, None)
+        return obj.get(name, default)
+    return getattr(obj, name, default)
 
 
 def _dict_get(obj: dict[str, Any], name: str, default: Any) -> Any:
@@ -57,27 +57,59 @@ class Usage:
             if value is not None:
                 setattr(self, name, value)
 
+    def parts(self) -> tuple[int, int, int, int, int, int]:
+        """``(regular input, cache read, cache written, of which 1 h, regular output, reasoning)``: the totals
+        split into parts that add up to them (a part never exceeds what is left of its total)."""
+        total_in = self.input_tokens or 0
+        read = self.cache_read_tokens or 0
+        if read > total_in:
+            read = total_in
+        written = self.cache_creation_tokens or 0
+        if written > total_in - read:
+            written = total_in - read
+        written_1h = self.cache_creation_1h_tokens or 0
+        if written_1h > written:
+            written_1h = written
+        total_out = self.output_tokens or 0
+        reasoning = self.reasoning_tokens or 0
+        if reasoning > total_out:
+            reasoning = total_out
+        return total_in - read - written, read, written, written_1h, total_out - reasoning, reasoning
+
+
+def _reader(obj: Any) -> Any:
+    """``getattr``-like access for a model or a dict (raw JSON): ``read(obj, name, None)``."""
+    return _dict_get if type(obj) is dict else getattr
+
 
 def openai_chat_usage(usage: Any) -> Usage | None:
     """Chat Completions, legacy Completions and Embeddings: ``prompt_tokens`` already includes cached tokens."""
     if usage is None:
         return None
+    read = _reader(usage)
+    prompt = read(usage, "prompt_tokens", None)
+    completion = read(usage, "completion_tokens", None)
+    prompt_details = read(usage, "prompt_tokens_details", None)
+    completion_details = read(usage, "completion_tokens_details", None)
     return Usage(
-        input_tokens=count(get(usage, "prompt_tokens")),
-        output_tokens=count(get(usage, "completion_tokens")),
-        cache_read_tokens=count(get(get(usage, "prompt_tokens_details"), "cached_tokens")),
-        reasoning_tokens=count(get(get(usage, "completion_tokens_details"), "reasoning_tokens")),
+        input_tokens=prompt if type(prompt) is int and prompt >= 0 else None,
+        output_tokens=completion if type(completion) is int and completion >= 0 else None,
+        cache_read_tokens=None if prompt_details is None else count(get(prompt_details, "cached_tokens")),
+        reasoning_tokens=None if completion_details is None else count(get(completion_details, "reasoning_tokens")),
     )
 
 
 def openai_responses_usage(usage: Any) -> Usage | None:
     if usage is None:
         return None
+    read = _reader(usage)
+    input_details = read(usage, "input_tokens_details", None)
+    output_details = read(usage, "output_tokens_details", None)
     return Usage(
-        input_tokens=count(get(usage, "input_tokens")),
-        output_tokens=count(get(usage, "output_tokens")),
-        cache_read_tokens=count(get(get(usage, "input_tokens_details"), "cached_tokens")),
-        reasoning_tokens=count(get(get(usage, "output_tokens_details"), "reasoning_tokens")),
+        input_tokens=count(read(usage, "input_tokens", None)),
+        output_tokens=count(read(usage, "output_tokens", None)),
+        cache_read_tokens=None if input_details is None else count(get(input_details, "cached_tokens")),
+        reasoning_tokens=None if output_details is None else count(get(output_details, "reasoning_tokens")),
     )
 
 
@@ -85,18 +117,24 @@ def anthropic_usage(usage: Any) -> Usage | None:
     """Anthropic's ``input_tokens`` leaves out cache reads and writes; the conventions count them as input."""
     if usage is None:
         return None
-    base = count(get(usage, "input_tokens"))
-    read = count(get(usage, "cache_read_input_tokens"))
-    created = count(get(usage, "cache_creation_input_tokens"))
-    one_hour = count(get(get(usage, "cache_creation"), "ephemeral_1h_input_tokens"))
-    total = None if base is None else base + (read or 0) + (created or 0)
+    read_attribute = _reader(usage)
+    base = read_attribute(usage, "input_tokens", None)
+    read = read_attribute(usage, "cache_read_input_tokens", None)
+    created = read_attribute(usage, "cache_creation_input_tokens", None)
+    output = read_attribute(usage, "output_tokens", None)
+    creation = read_attribute(usage, "cache_creation", None)
+    thinking = read_attribute(usage, "output_tokens_details", None)
+    # count() inlined: this runs for two events of every stream.
+    base = base if type(base) is int and base >= 0 else None
+    read = read if type(read) is int and read >= 0 else None
+    created = created if type(created) is int and created >= 0 else None
     return Usage(
-        input_tokens=total,
-        output_tokens=count(get(usage, "output_tokens")),
+        input_tokens=None if base is None else base + (read or 0) + (created or 0),
+        output_tokens=output if type(output) is int and output >= 0 else None,
         cache_read_tokens=read,
         cache_creation_tokens=created,
-        cache_creation_1h_tokens=one_hour,
-        reasoning_tokens=count(get(get(usage, "output_tokens_details"), "thinking_tokens")),
+        cache_creation_1h_tokens=None if creation is None else count(get(creation, "ephemeral_1h_input_tokens")),
+        reasoning_tokens=None if thinking is None else count(get(thinking, "thinking_tokens")),
     )
 
 
@@ -209,13 +247,21 @@ def _anthropic_output(message: Any) -> list[dict[str, Any]]:
 
 def facts_from_response(api: str, response: Any, *, with_output: bool) -> ResponseFacts:
     """Facts of a complete (non-streamed) response of ``api``: chat, completions, responses, embeddings or messages."""
-    read = getattr if type(response) is not dict else _dict_get
-    facts = ResponseFacts(model=_text(read(response, "model", None)), id=_text(read(response, "id", None)), service_tier=_text(read(response, "service_tier", None)))
+    read = _reader(response)
+    model = read(response, "model", None)
+    ident = read(response, "id", None)
+    tier = read(response, "service_tier", None)
+    facts = ResponseFacts(
+        model=model if isinstance(model, str) and model else None,
+        id=ident if isinstance(ident, str) and ident else None,
+        service_tier=tier if isinstance(tier, str) and tier else None,
+    )
     usage = read(response, "usage", None)
     if api == "messages":
         facts.usage = anthropic_usage(usage)
-        reason = _text(get(response, "stop_reason"))
-        facts.finish_reasons = [reason] if reason else []
+        reason = _text(read(response, "stop_reason", None))
+        if reason:
+            facts.finish_reasons = [reason]
         if with_output:
             facts.output = _anthropic_output(response)
     elif api == "responses":
@@ -225,7 +271,12 @@ def facts_from_response(api: str, response: Any, *, with_output: bool) -> Respon
             facts.output = _responses_output(response)
     else:
         facts.usage = openai_chat_usage(usage)
-        facts.finish_reasons = [r for r in (_text(get(choice, "finish_reason")) for choice in get(response, "choices") or ()) if r]
+        choices = read(response, "choices", None)
+        if choices:
+            for choice in choices:
+                reason = get(choice, "finish_reason")
+                if isinstance(reason, str) and reason:
+                    facts.finish_reasons.append(reason)
         if with_output and api == "chat":
             facts.output = _chat_output(response)
         elif with_output and api == "completions":
@@ -281,61 +332,58 @@ class ChatAccumulator(Accumulator):
         self._reasons: dict[int, str] = {}
 
     def item(self, event: Any) -> bool:
-        if type(event) is dict:
-            return self._item(event, get)
-        facts = self.facts
-        if facts.model is None:
-            return self._item(event, get)
-        # The common chunk of a model's stream: plain attribute reads only.
-        choices = getattr(event, "choices", None)
-        if choices:
-            look = self._capture or not self.saw_output
-            for choice in choices:
-                if look:
-                    self._delta(choice, get)
-                reason = getattr(choice, "finish_reason", None)
-                if reason:
-                    self._reasons[getattr(choice, "index", 0) or 0] = str(reason)
-                    self.complete = True
-        usage = getattr(event, "usage", None)
-        if usage is not None:
-            facts.usage = openai_chat_usage(usage)
-        return False
+        if self.saw_output and not self._capture and type(event) is not dict:
+            # The common chunk, once the first output is seen: only finish reasons and usage still matter.
+            choices = getattr(event, "choices", None)
+            if choices:
+                for choice in choices:
+                    reason = getattr(choice, "finish_reason", None)
+                    if reason:
+                        self._reasons[getattr(choice, "index", 0) or 0] = str(reason)
+                        self.complete = True
+            usage = getattr(event, "usage", None)
+            if usage is not None:
+                self.facts.usage = openai_chat_usage(usage)
+            return False
+        return self._item(event, get if type(event) is dict else getattr)
 
     def _item(self, event: Any, read: Any) -> bool:
+        """Any chunk (``read`` is ``getattr`` or, for raw JSON, ``get``: both take a default)."""
         facts = self.facts
         if facts.model is None:
-            facts.model = _text(read(event, "model"))
-            facts.id = _text(read(event, "id"))
-            facts.service_tier = _text(read(event, "service_tier"))
-        for choice in read(event, "choices") or ():
+            facts.model = _text(read(event, "model", None))
+            facts.id = _text(read(event, "id", None))
+            facts.service_tier = _text(read(event, "service_tier", None))
+        for choice in read(event, "choices", None) or ():
             self._delta(choice, read)
-            reason = _text(read(choice, "finish_reason"))
+            reason = _text(read(choice, "finish_reason", None))
             if reason:
-                self._reasons[read(choice, "index") or 0] = reason
+                self._reasons[read(choice, "index", None) or 0] = reason
                 self.complete = True
-        usage = read(event, "usage")
+        usage = read(event, "usage", None)
         if usage is not None:
             facts.usage = openai_chat_usage(usage)
         return False
 
     def _delta(self, choice: Any, read: Any) -> None:
-        delta = read(choice, "delta")
+        delta = read(choice, "delta", None)
         if delta is not None:
-            content = read(delta, "content")
-            calls = read(delta, "tool_calls")
-            if content or calls or read(delta, "refusal"):
+            if type(delta) is dict:
+                read = get
+            content = read(delta, "content", None)
+            calls = read(delta, "tool_calls", None)
+            if content or calls or read(delta, "refusal", None):
                 if not self.saw_output:
                     self.output_seen()
                 if self._capture:
-                    self._collect(read(choice, "index") or 0, content, calls)
+                    self._collect(read(choice, "index", None) or 0, content, calls)
         else:
-            text = read(choice, "text")  # legacy Completions
+            text = read(choice, "text", None)  # legacy Completions
             if text:
                 if not self.saw_output:
                     self.output_seen()
                 if self._capture:
-                    self._collect(read(choice, "index") or 0, text, None)
+                    self._collect(read(choice, "index", None) or 0, text, None)
 
     def _collect(self, index: int, content: Any, calls: Any) -> None:
         message = self._parts.setdefault(index, {"text": [], "calls": {}})
@@ -408,7 +456,7 @@ class MessagesAccumulator(Accumulator):
     __slots__ = ()
 
     def item(self, event: Any) -> bool:
-        kind = get(event, "type")
+        kind = event.get("type") if type(event) is dict else getattr(event, "type", None)
         if kind == "content_block_delta":
             if not self.saw_output:
                 self.output_seen()
@@ -425,9 +473,10 @@ class MessagesAccumulator(Accumulator):
             return False
         if kind == "message_start":
             message = get(event, "message")
-            self.facts.model = _text(get(message, "model"))
-            self.facts.id = _text(get(message, "id"))
-            self.facts.usage = anthropic_usage(get(message, "usage"))
+            read = _reader(message)
+            self.facts.model = _text(read(message, "model", None))
+            self.facts.id = _text(read(message, "id", None))
+            self.facts.usage = anthropic_usage(read(message, "usage", None))
             return False
         if kind == "message_delta":
             later = anthropic_usage(get(event, "usage"))

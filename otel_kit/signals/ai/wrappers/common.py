@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,8 +27,8 @@ from opentelemetry import trace
 
 from otel_kit import telemetry as _telemetry
 from otel_kit.signals.ai.content import request_content
-from otel_kit.signals.ai.core import COMPLETED, AIMonitor, AIOperation
-from otel_kit.signals.ai.endpoints import Endpoint, endpoint
+from otel_kit.signals.ai.core import COMPLETED, AIMonitor, AIOperation, span_base
+from otel_kit.signals.ai.endpoints import NAMING, Endpoint, endpoint
 from otel_kit.signals.ai.streams import Tracker, track_raw_response, track_stream
 from otel_kit.signals.ai.usage import facts_from_response, new_accumulator
 
@@ -50,6 +50,9 @@ class Sdk:
     stream_types: tuple[type, ...]
     records_content: Callable[[Any], bool] = lambda client: False
     """Whether the client records content on its own span (then otel-kit adds none there)."""
+    kinds: dict[type, int] = field(default_factory=dict, compare=False)
+    """What ``_process_response`` returns, per class: looked up once (a missed attribute on a pydantic
+    model costs more than the rest of the check)."""
 
 
 def _monitor() -> AIMonitor | None:
@@ -57,23 +60,32 @@ def _monitor() -> AIMonitor | None:
     return state.ai if state is not None else None
 
 
-_ENDPOINTS: weakref.WeakKeyDictionary[Any, tuple[Any, Endpoint]] = weakref.WeakKeyDictionary()
+_ENDPOINTS: dict[int, tuple[weakref.ref[Any], Any, int, Endpoint, dict[tuple[str, str], tuple[str, dict[str, Any]]]]] = {}
+"""Per live client (by id, checked against a weak reference): its base URL object, where it calls, and the
+span name and base attributes per (API, model). A weak-keyed dictionary would make a weak reference per lookup."""
 
 
-def _endpoint(sdk: Sdk, client: Any) -> Endpoint:
-    url = client.base_url
-    try:
-        cached = _ENDPOINTS.get(client)
-    except TypeError:  # an unhashable client subclass
-        cached = None
-    if cached is not None and cached[0] is url:
-        return cached[1]
+def _forget(key: int) -> Callable[[Any], None]:
+    def forget(_: Any) -> None:
+        _ENDPOINTS.pop(key, None)
+
+    return forget
+
+
+def _endpoint(sdk: Sdk, client: Any) -> tuple[Endpoint, dict[tuple[str, str], tuple[str, dict[str, Any]]]]:
+    # What the ``base_url`` property returns; openai's property imports a module on every read (~1 µs).
+    url = getattr(client, "_base_url", None) or client.base_url
+    key = id(client)
+    cached = _ENDPOINTS.get(key)
+    if cached is not None and cached[1] is url and cached[2] == NAMING[0] and cached[0]() is client:
+        return cached[3], cached[4]
     found = endpoint(sdk.default_provider(client), str(url), url.scheme, url.host, url.port)
+    names: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     try:
-        _ENDPOINTS[client] = (url, found)
-    except TypeError:
+        _ENDPOINTS[key] = (weakref.ref(client, _forget(key)), url, NAMING[0], found, names)
+    except TypeError:  # a client that cannot be weakly referenced: looked up each time
         pass
-    return found
+    return found, names
 
 
 # --- request settings ------------------------------------------------------------------------------
@@ -104,27 +116,59 @@ def _output_type(format_type: Any) -> str | None:
     return None
 
 
+_MAX_TOKENS = "gen_ai.request.max_tokens"
+_SHARED_NUMBERS = {"max_tokens": _MAX_TOKENS, "temperature": "gen_ai.request.temperature", "top_p": "gen_ai.request.top_p"}
+_OPENAI_NUMBERS = {
+    **_SHARED_NUMBERS, "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty", "seed": "gen_ai.request.seed",
+}
+_NUMBERS = {"messages": {**_SHARED_NUMBERS, "top_k": "gen_ai.request.top_k"}}
+"""Body keys whose number is the attribute's value, per API (OpenAI's APIs share ``_OPENAI_NUMBERS``)."""
+_PREFERRED_MAX = {"chat": "max_completion_tokens", "responses": "max_output_tokens"}
+"""The API's own name for the output limit; it wins over ``max_tokens``."""
+_SPECIAL = frozenset({"max_completion_tokens", "max_output_tokens", "stop", "stop_sequences", "n", "response_format", "text", "conversation"})
+
+
 def request_attributes(api: str, body: dict[str, Any], stream: bool) -> dict[str, Any]:
     """The request settings the application actually sent (the clients leave out what was not given)."""
     attributes: dict[str, Any] = {"gen_ai.request.stream": stream}
-    get = body.get
+    _settings(api, body, attributes)
+    return attributes
+
+
+def _settings(api: str, body: dict[str, Any], attributes: dict[str, Any]) -> None:
     if api == "embeddings":
+        get = body.get
         if isinstance(get("encoding_format"), str):
             attributes["gen_ai.request.encoding_formats"] = [get("encoding_format")]
         if _number(get("dimensions")):
             attributes["gen_ai.embeddings.dimension.count"] = get("dimensions")
-        return attributes
-    max_tokens = get("max_completion_tokens") if api == "chat" else get("max_output_tokens") if api == "responses" else None
-    _set_number(attributes, "gen_ai.request.max_tokens", max_tokens if max_tokens is not None else get("max_tokens"))
-    _set_number(attributes, "gen_ai.request.temperature", get("temperature"))
-    _set_number(attributes, "gen_ai.request.top_p", get("top_p"))
+        return
+    # One pass over the keys that were sent (a handful) rather than a lookup per possible setting.
+    numbers = _NUMBERS.get(api, _OPENAI_NUMBERS)
+    special = False
+    for key, value in body.items():
+        name = numbers.get(key)
+        if name is not None:
+            if _number(value):
+                attributes[name] = value
+        elif key in _SPECIAL:
+            special = True
+    if special:
+        _special_settings(api, body, attributes)
+
+
+def _special_settings(api: str, body: dict[str, Any], attributes: dict[str, Any]) -> None:
+    get = body.get
+    preferred = _PREFERRED_MAX.get(api)
+    if preferred is not None and get(preferred) is not None:
+        if _number(get(preferred)):
+            attributes[_MAX_TOKENS] = get(preferred)
+        else:
+            attributes.pop(_MAX_TOKENS, None)
     if api == "messages":
-        _set_number(attributes, "gen_ai.request.top_k", get("top_k"))
         stops = _stops(get("stop_sequences"))
     else:
-        _set_number(attributes, "gen_ai.request.frequency_penalty", get("frequency_penalty"))
-        _set_number(attributes, "gen_ai.request.presence_penalty", get("presence_penalty"))
-        _set_number(attributes, "gen_ai.request.seed", get("seed"))
         stops = _stops(get("stop"))
         choices = get("n")
         if _number(choices) and choices != 1:
@@ -145,7 +189,6 @@ def request_attributes(api: str, body: dict[str, Any], stream: bool) -> dict[str
         conversation_id = conversation if isinstance(conversation, str) else conversation.get("id") if isinstance(conversation, dict) else None
         if isinstance(conversation_id, str):
             attributes["gen_ai.conversation.id"] = conversation_id
-    return attributes
 
 
 _MANUAL_KEYS = {
@@ -178,7 +221,7 @@ def _begin(sdk: Sdk, monitor: AIMonitor, client: Any, options: Any, stream: bool
     body = options.json_data if type(options.json_data) is dict else {}
     model = body.get("model")
     model = model if isinstance(model, str) and model else "unknown"
-    where = _endpoint(sdk, client)
+    where, names = _endpoint(sdk, client)
     adopt = None
     if call is not None:
         # The client traces itself (anthropic >= 2): its span is the operation's span, so each call
@@ -186,10 +229,20 @@ def _begin(sdk: Sdk, monitor: AIMonitor, client: Any, options: Any, stream: bool
         own_span = getattr(call, "span", None)
         if own_span is not None and own_span.is_recording():
             adopt = own_span
-    op = monitor.start(
-        where.provider, model, OPERATION_NAMES[api], api=api, attributes=None if adopt is not None else request_attributes(api, body, stream),
-        server_address=where.address, server_port=where.port, streaming=stream, adopt=adopt,
-    )
+    operation = OPERATION_NAMES[api]
+    provider, address, port = where
+    if adopt is not None:
+        op = monitor.start(provider, model, operation, api=api, server_address=address, server_port=port, streaming=stream, adopt=adopt)
+    else:
+        named = names.get((api, model))
+        if named is None:
+            named = (f"{operation} {model}", span_base(provider, model, operation, address, port))
+            if len(names) < 1000:
+                names[(api, model)] = named
+        attributes = named[1].copy()
+        attributes["gen_ai.request.stream"] = stream
+        _settings(api, body, attributes)
+        op = monitor.open(named[0], attributes, provider, model, operation, api, address, port, stream)
     if monitor.capture_content:
         if adopt is not None and not sdk.records_content(client):
             op.content_on_span = True
@@ -199,19 +252,39 @@ def _begin(sdk: Sdk, monitor: AIMonitor, client: Any, options: Any, stream: bool
     return op
 
 
+_MODEL, _STREAM, _RAW = 0, 1, 2
+
+
+def _kind(sdk: Sdk, result: Any) -> int:
+    cls = type(result)
+    kinds = sdk.kinds
+    kind = kinds.get(cls)
+    if kind is None:
+        if isinstance(result, sdk.stream_types):
+            kind = _STREAM
+        elif hasattr(result, "http_response") and hasattr(result, "parse"):
+            kind = _RAW
+        else:
+            kind = _MODEL
+        if len(kinds) < 1000:
+            kinds[cls] = kind
+    return kind
+
+
 def _took(sdk: Sdk, op: AIOperation, kwargs: dict[str, Any], result: Any, is_async: bool) -> None:
     """What ``_process_response`` returned: record it now, or follow the stream / raw response."""
     response = kwargs.get("response")
     if response is not None:
         op.observe_headers(sdk.family, response.headers)
-    if isinstance(result, sdk.stream_types):
-        op.deferred = True
-        track_stream(result, Tracker(op, new_accumulator(op.api, op.capture), sdk.family), is_async)
-    elif hasattr(result, "http_response") and hasattr(result, "parse"):
-        op.deferred = track_raw_response(result, op, sdk.family, sdk.stream_types, is_async, sse=bool(kwargs.get("stream")))
-    else:
+    kind = _kind(sdk, result)
+    if kind == _MODEL:
         op.apply(facts_from_response(op.api, result, with_output=op.content_on_span))
         op.finish(COMPLETED)
+    elif kind == _STREAM:
+        op.deferred = True
+        track_stream(result, Tracker(op, new_accumulator(op.api, op.capture), sdk.family), is_async)
+    else:
+        op.deferred = track_raw_response(result, op, sdk.family, sdk.stream_types, is_async, sse=bool(kwargs.get("stream")))
 
 
 def _failed(sdk: Sdk, op: AIOperation, exc: BaseException) -> None:
