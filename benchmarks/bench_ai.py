@@ -5,10 +5,11 @@ threads do not compete for this process's GIL. otel-kit is set up as in producti
 processor, a metric reader, genai-prices loaded); "bare" is the same process with the client hooks
 removed (``wrappers.uninstall()``), so the only difference is otel-kit's per-call work. Every round
 runs one batch of calls per (case, mode) in a shuffled order; the overhead is the median over
-rounds of (otel-kit - bare) measured side by side, so drifts in machine speed cancel out.
+rounds of (otel-kit - bare) measured side by side, so drifts in machine speed cancel out (small
+batches, many rounds: on a shared machine the speed drifts within seconds).
 Streaming cases read the whole stream (4 text chunks, usage included). Goal: <= 150 µs per call.
 
-    python benchmarks/bench_ai.py [--calls 40] [--rounds 30]
+    python benchmarks/bench_ai.py [--calls 10] [--rounds 150]
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def _timed(function: Callable[[int], None], calls: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=40, help="calls per batch")
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--calls", type=int, default=10, help="calls per batch")
+    parser.add_argument("--rounds", type=int, default=150)
     args = parser.parse_args()
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)
