@@ -195,6 +195,8 @@ class Telemetry:
                 _log.debug("otel-kit: provider shutdown failed", exc_info=True)
         if self.system is not None:
             self.system.close()
+        if self.ai is not None:
+            self.ai.close()
         if self.delivery is not None:
             self.delivery.close(max(deadline - time.monotonic(), 0.0))
 

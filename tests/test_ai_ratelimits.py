@@ -59,3 +59,13 @@ def test_header_positions_are_checked_each_time() -> None:
     reordered = httpx2.Headers([("date", "c"), ("x-ratelimit-remaining-requests", "90"), ("x-ratelimit-limit-requests", "100")])
     assert limits.observe("openai", "openai", "m", reordered) == (0.9, "requests")
     assert limits.observe("openai", "openai", "m", httpx2.Headers([("date", "d"), ("server", "x"), ("via", "y")])) is None
+
+
+def test_minute_window_keeps_one_bucket_per_second() -> None:
+    """Many calls in the same second share one bucket: memory does not grow with the call rate."""
+    window = MinuteWindow()
+    for index in range(10_000):
+        window.add("m", 2, now=500.0 + index / 1000)  # 10 s of calls, 1,000 a second
+    assert window.read(now=510.0) == {"m": (10_000, 20_000)}
+    assert len(window._buckets["m"]) == 10
+    assert window.read(now=569.5) == {"m": (1_000, 2_000)}  # only the second 509 is within the minute

@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_kit.config import environment
 from otel_kit.signals.ai.content import bounded_json
+from otel_kit.signals.ai.measurements import DeferredMeasurements
 from otel_kit.signals.ai.prices import PriceBook, Rate, library
 from otel_kit.signals.ai.ratelimits import MinuteWindow, ProviderLimits
 from otel_kit.signals.ai.usage import ResponseFacts, Usage
@@ -265,7 +266,7 @@ class _Series:
     """One (operation, provider, request model, response model): its metric attribute sets, built once
     (every call of a model measures with the same few dictionaries), and its token and cost sums."""
 
-    __slots__ = ("attributes", "input", "key", "ledger", "output", "seen", "sums")
+    __slots__ = ("_failed", "attributes", "input", "key", "ledger", "output", "seen", "sums")
 
     MAX_CACHED = 2000
 
@@ -285,6 +286,16 @@ class _Series:
         """Bit i set: ``sums[i]`` has been added to (a point is reported, even of 0 tokens)."""
         self.ledger = self
         """Where this series' sums go: itself, or the overflow series once there are too many."""
+        self._failed: dict[str, dict[str, Any]] = {}
+
+    def failed(self, error_type: str) -> dict[str, Any]:
+        """The duration's attributes of a failed call (kept: measurements wait in a list that holds them)."""
+        attributes = self._failed.get(error_type)
+        if attributes is None:
+            attributes = {**self.attributes, "error.type": error_type}
+            if len(self._failed) < 64:
+                self._failed[error_type] = attributes
+        return attributes
 
 
 class AIMonitor:
@@ -303,6 +314,8 @@ class AIMonitor:
         meter = telemetry.meter
         self._duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s", description="GenAI operation duration", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         self._tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}", description="Tokens used per GenAI operation (input includes cached tokens)", explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+        self._deferred = DeferredMeasurements(on_error=lambda exc: self.internal_error("metrics", exc))
+        """The histograms' measurements, recorded into the SDK when a reader collects (see ``measurements``)."""
         self._ttfc = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s", description="Time to the first output chunk of a streamed GenAI operation", explicit_bucket_boundaries_advisory=TTFC_BUCKETS)
         # Cost and the token breakdown are summed here and read by the SDK at collection time: an SDK
         # measurement costs ~9 µs on the request path, a dict update under a lock well under 1 µs.
@@ -380,6 +393,10 @@ class AIMonitor:
     def rate_limited(self, op: AIOperation) -> None:
         self._rate_limited.add(1, {"gen_ai.provider.name": op.provider, "gen_ai.request.model": op.request_model})
 
+    def close(self) -> None:
+        """Stop the background recording; the meter provider's final collection has taken the measurements."""
+        self._deferred.close()
+
     def internal_error(self, where: str, exc: BaseException) -> None:
         """A wrapper failed: count it, log it once per place at debug level; the client call goes on."""
         try:
@@ -417,11 +434,14 @@ class AIMonitor:
         series = self._series_of(op)
         attributes = series.attributes
         error_type = op.error_type
-        self._duration.record(seconds, {**attributes, "error.type": error_type} if error_type else attributes)
+        span_context = op.span.get_span_context()
+        trace_id, span_id = (span_context.trace_id, span_context.span_id) if span_context.trace_flags.sampled else (0, 0)
+        add = self._deferred.add
+        add(self._duration, seconds, series.failed(error_type) if error_type else attributes, trace_id, span_id)
         own = op.owns_span
         span_values: dict[str, Any] = {}
         if op.ttfc is not None:
-            self._ttfc.record(op.ttfc, attributes)
+            add(self._ttfc, op.ttfc, attributes, trace_id, span_id)
             if own:
                 span_values["gen_ai.response.time_to_first_chunk"] = op.ttfc
         if own:
@@ -446,7 +466,7 @@ class AIMonitor:
         usage = op.usage
         tokens = 0
         if usage is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
-            tokens = self._record_usage(op, usage, series, span_values)
+            tokens = self._record_usage(op, usage, series, span_values, trace_id, span_id)
         elif error_type is None and (outcome is None or outcome == COMPLETED):
             self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": "no_usage"})
         if op.output is not None and op.content_on_span:
@@ -457,14 +477,14 @@ class AIMonitor:
         if span_values and op.span.is_recording():
             op.span.set_attributes(span_values)
 
-    def _record_usage(self, op: AIOperation, usage: Usage, series: _Series, span_values: dict[str, Any]) -> int:
+    def _record_usage(self, op: AIOperation, usage: Usage, series: _Series, span_values: dict[str, Any], trace_id: int, span_id: int) -> int:
         own = op.owns_span
         total_in = usage.input_tokens
         total_out = usage.output_tokens
         tokens = 0
         if total_in is not None:
             tokens = total_in
-            self._tokens.record(total_in, series.input)
+            self._deferred.add(self._tokens, total_in, series.input, trace_id, span_id)
             if own:
                 span_values["gen_ai.usage.input_tokens"] = total_in
                 if usage.cache_read_tokens is not None:
@@ -473,7 +493,7 @@ class AIMonitor:
                     span_values["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_creation_tokens
         if total_out is not None:
             tokens += total_out
-            self._tokens.record(total_out, series.output)
+            self._deferred.add(self._tokens, total_out, series.output, trace_id, span_id)
             if own:
                 span_values["gen_ai.usage.output_tokens"] = total_out
                 if usage.reasoning_tokens is not None:
@@ -554,6 +574,9 @@ class AIMonitor:
         return self._observe_sums(_COST_NAMES, _COST_PARTS_BY_NAME, 5)
 
     def _observe_token_kinds(self, options: CallbackOptions) -> list[Observation]:
+        # The SDK runs every observable callback before it reads its storages: the queued histogram
+        # measurements reach this collection (and every reader's, as each collection runs this).
+        self._deferred.drain()
         return self._observe_sums(_TOKEN_NAMES, _TOKEN_PARTS, 0)
 
     def _observe_sums(self, names: tuple[str, ...], parts: tuple[tuple[str, ...], ...], first: int) -> list[Observation]:

@@ -131,31 +131,43 @@ class ProviderLimits:
 
 
 class MinuteWindow:
-    """Requests and tokens per model over the last 60 s, counted locally."""
+    """Requests and tokens per model over the last 60 s, counted locally.
+
+    Counted per whole second: a model keeps at most 61 buckets however busy it is, and a call adds
+    to the current bucket instead of keeping an entry of its own for a minute.
+    """
 
     def __init__(self) -> None:
-        self._events: dict[str, deque[tuple[float, int]]] = {}
+        self._buckets: dict[str, deque[list[int]]] = {}
+        """Per model: ``[second, requests, tokens]``, oldest first."""
         self._lock = threading.Lock()
 
     def add(self, model: str, tokens: int, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
+        second = int(time.monotonic() if now is None else now)
         with self._lock:
-            events = self._events.get(model)
-            if events is None:
-                if len(self._events) >= _MAX_SERIES:
+            buckets = self._buckets.get(model)
+            if buckets is None:
+                if len(self._buckets) >= _MAX_SERIES:
                     return
-                events = self._events[model] = deque()
-            events.append((moment, tokens))
-            # Trim here too, so a busy model's window never grows past one minute of calls.
-            while events and events[0][0] < moment - 60:
-                events.popleft()
+                buckets = self._buckets[model] = deque()
+            if buckets and buckets[-1][0] == second:
+                bucket = buckets[-1]
+                bucket[1] += 1
+                bucket[2] += tokens
+                return
+            buckets.append([second, 1, tokens])
+            _expire(buckets, second)
 
     def read(self, now: float | None = None) -> dict[str, tuple[int, int]]:
-        moment = time.monotonic() if now is None else now
+        second = int(time.monotonic() if now is None else now)
         result: dict[str, tuple[int, int]] = {}
         with self._lock:
-            for model, events in self._events.items():
-                while events and events[0][0] < moment - 60:
-                    events.popleft()
-                result[model] = (len(events), sum(tokens for _, tokens in events))
+            for model, buckets in self._buckets.items():
+                _expire(buckets, second)
+                result[model] = (sum(bucket[1] for bucket in buckets), sum(bucket[2] for bucket in buckets))
         return result
+
+
+def _expire(buckets: deque[list[int]], second: int) -> None:
+    while buckets and buckets[0][0] < second - 60:
+        buckets.popleft()
