@@ -266,7 +266,7 @@ class _Series:
     """One (operation, provider, request model, response model): its metric attribute sets, built once
     (every call of a model measures with the same few dictionaries), and its token and cost sums."""
 
-    __slots__ = ("_failed", "attributes", "input", "key", "ledger", "output", "seen", "sums")
+    __slots__ = ("_failed", "attributes", "input", "key", "ledger", "output", "seen", "sums", "unpriced")
 
     MAX_CACHED = 2000
 
@@ -286,6 +286,8 @@ class _Series:
         """Bit i set: ``sums[i]`` has been added to (a point is reported, even of 0 tokens)."""
         self.ledger = self
         """Where this series' sums go: itself, or the overflow series once there are too many."""
+        self.unpriced: dict[str, int] = {}
+        """Operations recorded without a cost, by reason (``otel_kit.ai.unpriced``)."""
         self._failed: dict[str, dict[str, Any]] = {}
 
     def failed(self, error_type: str) -> dict[str, Any]:
@@ -324,7 +326,7 @@ class AIMonitor:
         """Sums of the series past ``_Series.MAX_CACHED`` (a bounded number of points)."""
         meter.create_observable_counter("otel_kit.ai.tokens", callbacks=[self._observe_token_kinds], unit="{token}", description="Tokens by type and kind: input = regular + cache_read + cache_creation, output = regular + reasoning")
         meter.create_observable_counter("otel_kit.ai.cost", callbacks=[self._observe_cost], unit="USD", description="Estimated cost of GenAI operations (genai-prices and overrides), by token type")
-        self._unpriced = meter.create_counter("otel_kit.ai.unpriced", unit="{operation}", description="GenAI operations recorded without a cost, by reason")
+        meter.create_observable_counter("otel_kit.ai.unpriced", callbacks=[self._observe_unpriced], unit="{operation}", description="GenAI operations recorded without a cost, by reason")
         self._rate_limited = meter.create_counter("otel_kit.ai.rate_limited", unit="{response}", description="429 responses from GenAI providers, retried or not")
         self._internal_errors = meter.create_counter("otel_kit.ai.instrumentation.errors", unit="{error}", description="Failures inside otel-kit's AI wrappers (swallowed; the client call is unaffected)")
         meter.create_observable_gauge("otel_kit.ai.requests_per_minute", callbacks=[self._observe_requests], unit="{request}", description="GenAI requests over the last minute, per model")
@@ -468,7 +470,7 @@ class AIMonitor:
         if usage is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
             tokens = self._record_usage(op, usage, series, span_values, trace_id, span_id)
         elif error_type is None and (outcome is None or outcome == COMPLETED):
-            self._unpriced.add(1, {**attributes, "otel_kit.ai.unpriced.reason": "no_usage"})
+            self._count_unpriced(series, "no_usage")
         if op.output is not None and op.content_on_span:
             span_values["gen_ai.output.messages"], truncated = bounded_json(op.output)
             if truncated:
@@ -550,10 +552,22 @@ class AIMonitor:
                         sums[6] += output_cost
                         ledger.seen |= 64
             return input_cost + output_cost
-        self._unpriced.add(1, {**series.attributes, "otel_kit.ai.unpriced.reason": rate})
+        self._count_unpriced(series, rate)
         if rate == "unknown_model":
             self.prices.warn_unknown(next((model for model in models if model), "unknown"))
         return None
+
+    def _count_unpriced(self, series: _Series, reason: str) -> None:
+        # Counted here and read at collection like the cost: without genai-prices every call is unpriced.
+        ledger = series.ledger
+        with self._sums_lock:
+            counts = ledger.unpriced
+            counts[reason] = counts.get(reason, 0) + 1
+
+    def _observe_unpriced(self, options: CallbackOptions) -> list[Observation]:
+        with self._sums_lock:
+            rows = [(series.attributes, list(series.unpriced.items())) for series in (*self._series.values(), self._overflow) if series.unpriced]
+        return [Observation(count, {**attributes, "otel_kit.ai.unpriced.reason": reason}) for attributes, counts in rows for reason, count in counts]
 
     def _settle_pending(self) -> None:
         """Price the calls that finished while genai-prices was loading, once it has loaded (or failed)."""
