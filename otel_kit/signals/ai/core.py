@@ -552,7 +552,7 @@ class AIMonitor:
                         sums[6] += output_cost
                         ledger.seen |= 64
             return input_cost + output_cost
-        self._count_unpriced(series, rate)
+        self._count_unpriced(series, str(rate))
         if rate == "unknown_model":
             self.prices.warn_unknown(next((model for model in models if model), "unknown"))
         return None
