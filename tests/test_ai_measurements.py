@@ -112,9 +112,9 @@ def test_a_background_thread_drains_a_busy_queue() -> None:
     for index in range(25):
         deferred.add(histogram, float(index), {}, 0, 0)
     deadline = time.monotonic() + 10
-    while deferred.recorded < 20 and time.monotonic() < deadline:
+    while deferred.recorded < 10 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert deferred.recorded >= 20
+    assert deferred.recorded >= 10  # at least the batch that woke it; the rest may be below wake_at
     assert deferred._thread is not None and deferred._thread.name == "otel-kit-ai-metrics"
     deferred.drain()
     assert [point.count for point in _histogram_points(reader)] == [25]
