@@ -165,3 +165,18 @@ def test_a_forked_child_starts_empty() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(deferred) == 1
+
+
+def test_shutdown_stops_the_background_thread() -> None:
+    """otel_kit.shutdown() ends the monitor's drain thread after the final collection."""
+    with capture():
+        monitor = ai.monitor()
+        assert monitor is not None
+        deferred = monitor._deferred
+        deferred._wake_slots = 5  # one operation's measurements wake it
+        with ai.operation("openai", "gpt-4o") as op:
+            op.record(input_tokens=1, output_tokens=1)
+        thread = deferred._thread
+        assert thread is not None and thread.is_alive()
+    thread.join(5)
+    assert not thread.is_alive()

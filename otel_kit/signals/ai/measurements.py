@@ -48,8 +48,10 @@ class DeferredMeasurements:
     """Measurements recorded by the background thread before it lets other threads run."""
 
     def __init__(self, *, wake_at: int = 512, limit: int = 32_768, on_error: Callable[[BaseException], None] | None = None) -> None:
-        self.wake_at = wake_at * _WIDTH
-        self.limit = limit * _WIDTH
+        self.wake_at = wake_at
+        self.limit = limit
+        self._wake_slots = wake_at * _WIDTH
+        self._limit_slots = limit * _WIDTH
         self.recorded = 0
         """Measurements handed to the SDK so far."""
         self._pending: list[Any] = []
@@ -80,9 +82,9 @@ class DeferredMeasurements:
         with self._lock:
             pending = self._pending
             waiting = len(pending)
-            if waiting < self.limit:
+            if waiting < self._limit_slots:
                 pending.extend((histogram, attributes, value, trace_id, span_id))
-                waiting = -1 if waiting + _WIDTH < self.wake_at or self._closed else 0
+                waiting = -1 if waiting + _WIDTH < self._wake_slots or self._closed else 0
         if waiting == 0:
             if not self._wake.is_set():
                 self._start_drainer()
