@@ -15,14 +15,12 @@ global); variants are interleaved over several rounds and the median is reported
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
-import statistics
-import subprocess
 import sys
 import time
 from typing import Any
+
+from _common import discard_processor, install_bare_sdk, measure, setup_kit
 
 VARIANTS = ["uninstrumented", "bare_contrib", "otel_kit_core", "otel_kit"]
 
@@ -39,52 +37,21 @@ def build_app() -> Any:
     return app
 
 
-class Discard:
-    """The shared exporter: accepts and drops everything."""
-
-    def export(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def force_flush(self, *args: Any, **kwargs: Any) -> bool:
-        return True
-
-
 def configure(variant: str) -> Any:
     import os
 
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     if variant == "uninstrumented":
         return build_app()
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    processor = BatchSpanProcessor(Discard())  # type: ignore[arg-type]
+    processor = discard_processor()
     if variant == "bare_contrib":
-        from opentelemetry import metrics, trace
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.trace import TracerProvider
 
-        provider = TracerProvider()
-        provider.add_span_processor(processor)
-        trace.set_tracer_provider(provider)
-        metrics.set_meter_provider(MeterProvider())
+        install_bare_sdk(processor)
         app = build_app()
         FlaskInstrumentor.instrument_app(app)
         return app
-    import otel_kit
-
-    options: dict[str, Any] = {
-        "exporter": "none", "log_format": "none", "system_metrics": False, "additional_span_processors": [processor],
-        "instrument": ["flask", "logging"],
-    }
-    if variant == "otel_kit_core":
-        options.update(security=False, health=False, slow_queries=False)
-    otel_kit.setup("bench", **options)
+    setup_kit(variant, processor, instrument=["flask", "logging"])
     return build_app()
 
 
@@ -125,29 +92,18 @@ def drive(app: Any, requests: int) -> float:
     return elapsed / requests * 1e6
 
 
-def child(variant: str, requests: int) -> None:
+def child(variant: str, requests: int) -> dict[str, float]:
     app = configure(variant)
-    print(json.dumps({"variant": variant, "us": drive(app, requests)}))
+    return {"us": drive(app, requests)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--child")
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.requests)
-        return
-    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for round_ in range(args.rounds):
-        for variant in VARIANTS:
-            out = subprocess.run([sys.executable, __file__, "--child", variant, "--requests", str(args.requests)], capture_output=True, text=True, check=True)
-            results[variant].append(json.loads(out.stdout.strip().splitlines()[-1])["us"])
-        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
-    median = {v: statistics.median(results[v]) for v in VARIANTS}
+    measured = measure(__doc__, __file__, VARIANTS, child, requests=5000, rounds=5)
+    if measured is None:
+        return  # a child: it printed its measurement
+    median = measured.median("us")
     base, bare = median["uninstrumented"], median["bare_contrib"]
-    print(f"{args.requests} requests x {args.rounds} rounds, median per variant (python {sys.version.split()[0]})")
+    print(measured.title())
     print(f"{'variant':16} {'µs/request':>11} {'overhead µs':>12} {'vs contrib':>11}")
     for variant in VARIANTS:
         print(f"{variant:16} {median[variant]:11.1f} {median[variant] - base:12.1f} {median[variant] / bare:10.2f}x")

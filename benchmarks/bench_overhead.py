@@ -13,14 +13,11 @@ variants are interleaved over several rounds and the median is reported, with RS
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import statistics
-import subprocess
-import sys
 import time
 from typing import Any
+
+from _common import discard_processor, install_bare_sdk, measure, setup_kit
 
 VARIANTS = ["uninstrumented", "bare_otel", "otel_kit", "otel_kit_native", "otel_kit_core"]
 
@@ -45,51 +42,21 @@ def build_app() -> Any:
     return app, engine
 
 
-class Discard:
-    """The shared exporter: accepts and drops everything."""
-
-    def export(self, batch: Any, *args: Any, **kwargs: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def force_flush(self, *args: Any, **kwargs: Any) -> bool:
-        return True
-
-
 def configure(variant: str) -> Any:
     if variant == "uninstrumented":
         return build_app()[0]
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-
-    exporter: SpanExporter = Discard()  # type: ignore[assignment]
+    processor = discard_processor()
     if variant == "bare_otel":
-        from opentelemetry import metrics, trace
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.trace import TracerProvider
 
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
-        metrics.set_meter_provider(MeterProvider())
+        install_bare_sdk(processor)
         app, engine = build_app()
         # skip_dep_check: 0.66b1 refuses SQLAlchemy 2.1 otherwise and records nothing
         SQLAlchemyInstrumentor().instrument(engine=engine, skip_dep_check=True)
         FastAPIInstrumentor.instrument_app(app)
         return app
-    import otel_kit
-
-    options: dict[str, Any] = {"exporter": "none", "log_format": "none", "system_metrics": False, "additional_span_processors": [BatchSpanProcessor(exporter)]}
-    if variant == "otel_kit_native":
-        options["fastapi_telemetry"] = "native"
-    if variant == "otel_kit_core":
-        options.update(security=False, health=False, slow_queries=False)
-    otel_kit.setup("bench", **options)
+    setup_kit(variant, processor, **({"fastapi_telemetry": "native"} if variant == "otel_kit_native" else {}))
     return build_app()[0]
 
 
@@ -117,36 +84,24 @@ async def drive(app: Any, requests: int) -> float:
     return (time.perf_counter() - started) / requests * 1e6
 
 
-def child(variant: str, requests: int) -> None:
+def child(variant: str, requests: int) -> dict[str, float]:
     import psutil
 
     before = psutil.Process().memory_info().rss
     app = configure(variant)
     micros = asyncio.run(drive(app, requests))
     after = psutil.Process().memory_info().rss
-    print(json.dumps({"variant": variant, "us": micros, "rss_mb": (after - before) / 2**20}))
+    return {"us": micros, "rss_mb": (after - before) / 2**20}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--child")
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.requests)
-        return
-    results: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
-    for round_ in range(args.rounds):
-        for variant in VARIANTS:
-            out = subprocess.run([sys.executable, __file__, "--child", variant, "--requests", str(args.requests)], capture_output=True, text=True, check=True)
-            results[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
-    median = {v: statistics.median(r["us"] for r in results[v]) for v in VARIANTS}
-    rss = {v: statistics.median(r["rss_mb"] for r in results[v]) for v in VARIANTS}
+    measured = measure(__doc__, __file__, VARIANTS, child, requests=3000, rounds=3)
+    if measured is None:
+        return  # a child: it printed its measurement
+    median, rss = measured.median("us"), measured.median("rss_mb")
     base = median["uninstrumented"]
     bare = median["bare_otel"]
-    print(f"{args.requests} requests x {args.rounds} rounds, median per variant (python {sys.version.split()[0]})")
+    print(measured.title())
     print(f"{'variant':18} {'µs/request':>11} {'overhead µs':>12} {'vs bare OTel':>13} {'RSS growth MB':>14}")
     for variant in VARIANTS:
         print(f"{variant:18} {median[variant]:11.1f} {median[variant] - base:12.1f} {median[variant] / bare:12.2f}x {rss[variant]:14.1f}")

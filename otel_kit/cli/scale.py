@@ -16,25 +16,17 @@ and the end-to-end ports never use. The gateways send to a stack's Jaeger, Prome
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from otel_kit.cli.stack import StackError, config_dir, home, processes
+from otel_kit.cli.stack.runtime import describe_holder
 
 AGENTS = ("agent-1", "agent-2")
 GATEWAYS = ("gateway-1", "gateway-2")
@@ -214,7 +206,7 @@ class ScaleTopology:
         this call started is stopped again."""
         if not self.binary.exists():
             raise StackError(f"no Collector in {self.binary}: run `otel-kit stack install` first")
-        with self._locked():
+        with processes.locked(self.run_dir):
             running = [name for name in INSTANCES if self._record(name) is not None]
             saved = _saved_ports(self.run_dir)
             if running and saved is not None and saved != self.ports:
@@ -242,7 +234,7 @@ class ScaleTopology:
         """Stop every instance (agents first, so their queues drain into running gateways); the names stopped."""
         stopped: list[str] = []
         if self.run_dir.exists():
-            with self._locked():
+            with processes.locked(self.run_dir):
                 for name in reversed(INSTANCES):
                     if self._stop(name, timeout, signal.SIGTERM):
                         stopped.append(name)
@@ -272,24 +264,14 @@ class ScaleTopology:
         rows = []
         for instance in self.instances():
             record = self._record(instance.name)
-            state = "stopped" if record is None else ("ready" if _ready(instance.ready_url) else "starting")
+            state = "stopped" if record is None else ("ready" if processes.ready(instance.ready_url) else "starting")
             rows.append({
-                "service": instance.name, "role": instance.role, "state": state, "pid": record["pid"] if record else None,
+                "service": instance.name, "role": instance.role, "state": state, "pid": record.pid if record else None,
                 "url": f"grpc {instance.otlp_grpc}, metrics {instance.metrics_url}",
             })
         return rows
 
     # --- internals ------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _render(self) -> None:
         """This topology's own copy of the configuration: an edit of the shipped files or a package
@@ -316,66 +298,34 @@ class ScaleTopology:
     def _check_ports_free(self, instances: list[Instance]) -> None:
         for instance in instances:
             for key, port in instance.ports.items():
-                if not _port_free(port):
+                try:
+                    free = processes.port_free(port)
+                except OSError as exc:
+                    raise StackError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+                if not free:
                     raise StackError(
-                        f"port {port} ({instance.name} {key}) is in use by {_holder(port)}: stop it or start the topology on other ports"
+                        f"port {port} ({instance.name} {key}) is in use by {describe_holder(port, self.root)}: "
+                        "stop it or start the topology on other ports"
                     )
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / name / "otelcol.pid"
 
-    def _record(self, name: str) -> dict[str, Any] | None:
+    def _record(self, name: str) -> processes.PidRecord | None:
         """The running process of ``name``: same pid, start time and working directory as recorded."""
-        path = self._pid_file(name)
-        record = processes.read(path)
-        if record is None or not processes.is_running(record):
-            path.unlink(missing_ok=True)
-            return None
-        return {"pid": record.pid, "started": record.started, "cwd": record.cwd}
+        return processes.running(self._pid_file(name))
 
     def _start(self, instance: Instance, timeout: float) -> None:
         directory = self.run_dir / instance.name
         directory.mkdir(parents=True, exist_ok=True)
-        log = directory / "otelcol.log"
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                instance.command, cwd=directory, env={**os.environ, **instance.environment}, stdout=handle, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        processes.write(self._pid_file(instance.name), processes.PidRecord.of(process.pid, directory, " ".join(instance.command)))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._pid_file(instance.name).unlink(missing_ok=True)
-                tail = "\n    ".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise StackError(f"{instance.name} exited with {process.returncode}; log {log}:\n    {tail}")
-            if _ready(instance.ready_url):
-                return
-            time.sleep(0.3)
-        self._stop(instance.name, 10.0, signal.SIGTERM)
-        raise StackError(f"{instance.name} did not become ready within {timeout:g} s; log: {log}")
+        processes.start(
+            instance.name, instance.command, cwd=directory, environment={**os.environ, **instance.environment}, log=directory / "otelcol.log",
+            pid_file=self._pid_file(instance.name), recorded=" ".join(instance.command), ready_url=instance.ready_url, timeout=timeout,
+            interval=0.3,
+        )
 
     def _stop(self, name: str, timeout: float, signum: int) -> bool:
-        record = self._record(name)
-        if record is None:
-            return False
-        pid = int(record["pid"])
-        try:
-            process = psutil.Process(pid)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
-            try:
-                process.wait(timeout)
-            except psutil.TimeoutExpired:
-                if self._record(name) is not None:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
-                    with contextlib.suppress(psutil.Error):
-                        process.wait(5)
-        except psutil.Error:
-            pass
-        self._pid_file(name).unlink(missing_ok=True)
-        return True
+        return processes.stop_recorded(self._pid_file(name), timeout, signum)
 
 
 def _saved_ports(run_dir: Path) -> dict[str, dict[str, int]] | None:
@@ -384,34 +334,3 @@ def _saved_ports(run_dir: Path) -> dict[str, dict[str, int]] | None:
         return {str(name): {str(k): int(v) for k, v in ports.items()} for name, ports in data["ports"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _port_free(port: int) -> bool:
-    # SO_REUSEADDR as the servers set it, so connections lingering in TIME_WAIT do not count
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise StackError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-    return True
-
-
-def _holder(port: int) -> str:
-    try:
-        for connection in psutil.net_connections(kind="inet"):
-            if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port and connection.pid:
-                return f"{psutil.Process(connection.pid).name()} (pid {connection.pid})"
-    except (psutil.Error, OSError):
-        pass
-    return "another process"
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2.0) as response:
-            return bool(200 <= response.status < 300)
-    except Exception:  # noqa: BLE001 - starting, refusing or answering garbage: not ready
-        return False

@@ -12,7 +12,8 @@ slow-query and N+1 analysis covers them. Health endpoints: ``otel_kit.analysis.d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from otel_kit.instrumentation import _wsgi
@@ -89,11 +90,10 @@ def _end_taint(token: Any) -> None:
         taint.end(token)
 
 
-def _get_response(self: Any, request: Any) -> Any:
-    original = _original["get_response"]
-    state, span = _start(request)
-    if span is None:
-        return original(self, request)
+@contextmanager
+def _serving(state: Any, span: Any, request: Any) -> Iterator[Any]:
+    """Around the handler: yields the 403 to answer with when inspection refuses the request, else
+    None; an exception ends the span with it. Shared by the WSGI and ASGI paths."""
     token = None
     request.META[_wsgi.REQUEST_KEY] = span
     try:
@@ -101,15 +101,24 @@ def _get_response(self: Any, request: Any) -> Any:
         if refuse:
             from otel_kit.signals.security.django import forbidden
 
-            response = forbidden()
+            yield forbidden()
         else:
-            response = original(self, request)
+            yield None
     except BaseException as exc:
         span.finish(exc)
         raise
     finally:
         _end_taint(token)
         span.detach()
+
+
+def _get_response(self: Any, request: Any) -> Any:
+    original = _original["get_response"]
+    state, span = _start(request)
+    if span is None:
+        return original(self, request)
+    with _serving(state, span, request) as refused:
+        response = original(self, request) if refused is None else refused
     _finish(span, request, response)
     return response
 
@@ -119,22 +128,8 @@ async def _get_response_async(self: Any, request: Any) -> Any:
     state, span = _start(request)
     if span is None:
         return await original(self, request)
-    token = None
-    request.META[_wsgi.REQUEST_KEY] = span
-    try:
-        refuse, token = _inspect(state, request)
-        if refuse:
-            from otel_kit.signals.security.django import forbidden
-
-            response = forbidden()
-        else:
-            response = await original(self, request)
-    except BaseException as exc:
-        span.finish(exc)
-        raise
-    finally:
-        _end_taint(token)
-        span.detach()
+    with _serving(state, span, request) as refused:
+        response = await original(self, request) if refused is None else refused
     _finish(span, request, response)
     return response
 

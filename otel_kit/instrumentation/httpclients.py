@@ -6,15 +6,38 @@ naming the extra, and ``setup()`` reports it (one warning, and in ``describe()``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from otel_kit.instrumentation._registry import Integration, contrib_requirement
 from otel_kit.instrumentation._support import MissingDependency, installed
+
+if TYPE_CHECKING:
+    from otel_kit.telemetry import Telemetry
 
 _INSTRUMENTORS = {
     "httpx": ("httpx", "opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
     "requests": ("requests", "opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
 }
 _active: dict[str, Any] = {}
+
+
+def integration(name: str, requirement: str) -> Integration:
+    """The record of client library ``name`` (its extra is named alike); ``requirement`` pins the library."""
+    _, module, cls = _INSTRUMENTORS[name]
+
+    def _install(telemetry: Telemetry) -> None:
+        install(name, telemetry.tracer_provider, telemetry.meter_provider)
+
+    return Integration(
+        name=name,
+        library=name,
+        extra=name,
+        requires=(requirement, contrib_requirement(name)),
+        instrumentor=f"{module}:{cls}",
+        install=_install,
+        uninstall=lambda: uninstall(name),
+        summary="CLIENT span per request, trace context propagated, client duration metric",
+    )
 
 
 def install(name: str, tracer_provider: Any, meter_provider: Any) -> bool:

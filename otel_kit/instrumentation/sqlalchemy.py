@@ -60,27 +60,28 @@ def _release(context: Any) -> None:
         _db.restore(token)
 
 
-def _after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+def _take_span(context: Any) -> Any:
+    """The statement's span, taken off its execution context (None: not traced), once the driver
+    integration may trace again."""
     if context is None:
-        return
+        return None
     _release(context)
     span = getattr(context, _SPAN_KEY, None)
-    if span is None:
-        return
-    setattr(context, _SPAN_KEY, None)
-    _db.end_statement_span(span, getattr(cursor, "rowcount", -1))
+    if span is not None:
+        setattr(context, _SPAN_KEY, None)
+    return span
+
+
+def _after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    span = _take_span(context)
+    if span is not None:
+        _db.end_statement_span(span, getattr(cursor, "rowcount", -1))
 
 
 def _error(exception_context: Any) -> None:
-    context = exception_context.execution_context
-    if context is None:
-        return
-    _release(context)
-    span = getattr(context, _SPAN_KEY, None)
-    if span is None:
-        return
-    setattr(context, _SPAN_KEY, None)
-    _db.end_statement_span(span, error=exception_context.original_exception)
+    span = _take_span(exception_context.execution_context)
+    if span is not None:
+        _db.end_statement_span(span, error=exception_context.original_exception)
 
 
 # --- connection pools: db.client.connection.* per the semantic conventions -----------------------

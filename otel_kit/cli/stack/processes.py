@@ -13,11 +13,16 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import time
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
+
+from otel_kit.cli.stack.common import StackError
 
 # Start times are boot time + ticks since boot; the boot time psutil reads can move by up to a
 # second when the clock is adjusted, so equal means "within a second". A pid is not reused within
@@ -73,13 +78,32 @@ def is_running(record: PidRecord) -> bool:
         return False
 
 
-def stop(record: PidRecord, timeout: float) -> None:
-    stop_all([record], timeout)
+def running(path: Path) -> PidRecord | None:
+    """The process recorded in pid file ``path`` while it still runs; a stale pid file is removed."""
+    found = read(path)
+    if found is not None and is_running(found):
+        return found
+    path.unlink(missing_ok=True)
+    return None
 
 
-def stop_all(records: list[PidRecord], timeout: float) -> None:
-    """SIGTERM each process (and its process group when it leads one) at once, then wait for all;
-    SIGKILL those still running after ``timeout``."""
+def stop(record: PidRecord, timeout: float, signum: int = signal.SIGTERM) -> None:
+    stop_all([record], timeout, signum)
+
+
+def stop_recorded(path: Path, timeout: float, signum: int = signal.SIGTERM) -> bool:
+    """Stop the process of pid file ``path`` (see ``stop_all``) and remove the file; False when it was not running."""
+    record = running(path)
+    if record is None:
+        return False
+    stop(record, timeout, signum)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def stop_all(records: list[PidRecord], timeout: float, signum: int = signal.SIGTERM) -> None:
+    """Send ``signum`` to each process (and its process group when it leads one) at once, then wait
+    for all; SIGKILL those still running after ``timeout``."""
     targets: list[tuple[PidRecord, psutil.Process, bool]] = []
     for record in records:
         if not is_running(record):
@@ -89,13 +113,55 @@ def stop_all(records: list[PidRecord], timeout: float) -> None:
         except (psutil.Error, OSError):
             continue
     for record, _, group in targets:
-        _signal(record.pid, group, signal.SIGTERM)
+        _signal(record.pid, group, signum)
     with contextlib.suppress(psutil.Error):
         _, alive = psutil.wait_procs([process for _, process, _ in targets], timeout=timeout)
         for record, process, group in targets:
             if process in alive and is_running(record):
                 _signal(record.pid, group, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
+
+
+def start(
+    name: str, command: list[str], *, cwd: Path, environment: Mapping[str, str], log: Path, pid_file: Path, recorded: str, ready_url: str,
+    timeout: float, interval: float = 0.5,
+) -> None:
+    """Start server ``name`` in a session of its own (``stop`` signals its whole group), its output
+    appended to ``log`` and its pid record (naming ``recorded``) in ``pid_file``, and wait until
+    ``ready_url`` answers. ``StackError`` with the log's tail when it exits first; not ready within
+    ``timeout``, it is stopped again."""
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=dict(environment), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    record = PidRecord.of(process.pid, cwd, recorded)
+    write(pid_file, record)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            tail = "\n    ".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise StackError(f"{name} exited with {process.returncode}; log {log}:\n    {tail}")
+        if ready(ready_url):
+            return
+        time.sleep(interval)
+    stop(record, 15.0)
+    pid_file.unlink(missing_ok=True)
+    raise StackError(f"{name} did not become ready within {timeout:g} s; log: {log}")
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """One ``up``/``down`` of the stack (or scale topology) in ``run_dir`` at a time; others are not affected."""
+    import fcntl  # POSIX only, like the stack itself; the report commands work without it
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _signal(pid: int, group: bool, signum: int) -> None:

@@ -7,14 +7,10 @@ and one pid file per service. Every server listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,12 +233,7 @@ class Stack:
 
     def record(self, name: str) -> processes.PidRecord | None:
         """The running process of service ``name``; a stale pid file is removed."""
-        path = self._pid_file(name)
-        found = processes.read(path)
-        if found is not None and processes.is_running(found):
-            return found
-        path.unlink(missing_ok=True)
-        return None
+        return processes.running(self._pid_file(name))
 
     def pid(self, name: str) -> int | None:
         found = self.record(name)
@@ -250,19 +241,6 @@ class Stack:
 
     def running(self) -> list[str]:
         return [name for name in SERVICE_NAMES if self.record(name) is not None]
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One ``up``/``down`` of this stack at a time (another stack's are not affected)."""
-        import fcntl  # POSIX only, like the stack itself; the report commands work without it
-
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _check_ports_free(self, services: list[Service]) -> None:
         names = {port: key for key, port in self.ports.items()}
@@ -295,26 +273,12 @@ class Stack:
             k: v for k, v in os.environ.items() if (not k.startswith("OTEL_") or k.startswith("OTEL_KIT_")) and k not in alerting.SECRET_VARIABLES
         }
         command = [*_REDACTING_SHELL, *service.command] if service.redact_urls_in_log else service.command
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
-                command, cwd=self.run_dir, env={**inherited, **service.environment}, stdout=handle, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        record = processes.PidRecord.of(process.pid, self.run_dir, service.command[0])
-        processes.write(self._pid_file(service.name), record)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._pid_file(service.name).unlink(missing_ok=True)
-                tail = "\n    ".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise StackError(f"{service.name} exited with {process.returncode}; log {log}:\n    {tail}")
-            if processes.ready(service.ready_url):
-                say(f"  {service.name}: ready ({service.url})")
-                return True
-            time.sleep(0.5)
-        processes.stop(record, 15.0)
-        self._pid_file(service.name).unlink(missing_ok=True)
-        raise StackError(f"{service.name} did not become ready within {timeout:g} s; log: {log}")
+        processes.start(
+            service.name, command, cwd=self.run_dir, environment={**inherited, **service.environment}, log=log,
+            pid_file=self._pid_file(service.name), recorded=service.command[0], ready_url=service.ready_url, timeout=timeout,
+        )
+        say(f"  {service.name}: ready ({service.url})")
+        return True
 
     def up(self, *, fresh: bool = False) -> None:
         services = self.services()
@@ -327,7 +291,7 @@ class Stack:
             raise
 
     def _up(self, services: list[Service], *, fresh: bool) -> None:
-        with self._locked():
+        with processes.locked(self.run_dir):
             running = self.running()
             saved = saved_ports(self.run_dir)
             if running and saved is not None and saved != self.ports:
@@ -366,7 +330,7 @@ class Stack:
         if not self.run_dir.exists():
             say("  nothing to stop")
             return
-        with self._locked():
+        with processes.locked(self.run_dir):
             found = {name: record for name in SERVICE_NAMES if (record := self.record(name)) is not None}
             if not found:
                 say("  nothing was running")
@@ -382,10 +346,7 @@ class Stack:
                         say(f"  {name}: stopped")
 
     def stop_one(self, name: str) -> None:
-        found = self.record(name)
-        if found is not None:
-            processes.stop(found, 15.0)
-            self._pid_file(name).unlink(missing_ok=True)
+        processes.stop_recorded(self._pid_file(name), 15.0)
 
     def start_one(self, name: str) -> None:
         for service in self.services():

@@ -71,6 +71,16 @@ async def _detect_body(monitor: SecurityMonitor, body: bytes, content_type: str,
     return findings
 
 
+def active_monitor(monitor: SecurityMonitor | None) -> SecurityMonitor | None:
+    """The monitor a middleware was given, else the current ``setup()``'s (None: nothing to inspect)."""
+    if monitor is not None:
+        return monitor
+    from otel_kit import telemetry
+
+    state = telemetry.current()
+    return state.security if state is not None else None
+
+
 class SecurityMiddleware:
     """Inspects each HTTP request; refuses blocked IPs and attacks only when enforcing."""
 
@@ -78,16 +88,8 @@ class SecurityMiddleware:
         self.app = app
         self._monitor = monitor
 
-    def _active(self) -> SecurityMonitor | None:
-        if self._monitor is not None:
-            return self._monitor
-        from otel_kit import telemetry
-
-        state = telemetry.current()
-        return state.security if state is not None else None
-
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        monitor = self._active()
+        monitor = active_monitor(self._monitor)
         if scope.get("type") != "http" or monitor is None:
             await self.app(scope, receive, send)
             return

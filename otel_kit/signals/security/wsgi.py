@@ -18,7 +18,7 @@ from typing import Any
 from otel_kit.signals.security import taint
 from otel_kit.signals.security.detect import Finding, inspect_fields, inspect_headers
 from otel_kit.signals.security.fields import INSPECTED_HEADERS, body_fields, request_fields
-from otel_kit.signals.security.middleware import BODY_PREFIX
+from otel_kit.signals.security.middleware import BODY_PREFIX, active_monitor
 from otel_kit.signals.security.monitor import SecurityMonitor
 
 FORBIDDEN_BODY = b'{"detail":"Forbidden"}'
@@ -186,16 +186,8 @@ class SecurityMiddleware:
         self.app = app
         self._monitor = monitor
 
-    def _active(self) -> SecurityMonitor | None:
-        if self._monitor is not None:
-            return self._monitor
-        from otel_kit import telemetry
-
-        state = telemetry.current()
-        return state.security if state is not None else None
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        monitor = self._active()
+        monitor = active_monitor(self._monitor)
         if monitor is None or environ.get(INSPECTED_KEY):
             return self.app(environ, start_response)
         environ[INSPECTED_KEY] = True
