@@ -7,13 +7,14 @@ removed (``wrappers.uninstall()``), so the only difference is otel-kit's per-cal
 runs one batch of calls per (case, mode) in a shuffled order; the overhead is the median over
 rounds of (otel-kit - bare) measured side by side, so drifts in machine speed cancel out (small
 batches, many rounds: on a shared machine the speed drifts within seconds).
-Streaming cases read the whole stream (4 text chunks, usage included). Goal: <= 150 µs per call.
+Streaming cases read the whole stream (``--chunks`` text chunks, 4 by default, usage included); a run
+with many chunks shows the cost per chunk. Goal: <= 150 µs per call.
 otel-kit takes its histogram measurements on the call path and hands them to the SDK when a metric
 reader collects (``otel_kit.signals.ai.measurements``): after every otel-kit batch the benchmark
 drains them itself, outside the timed calls, and reports that cost per call on its own line, so the
 total CPU spent per call is the overhead plus that figure.
 
-    python benchmarks/bench_ai.py [--calls 10] [--rounds 150]
+    python benchmarks/bench_ai.py [--calls 10] [--rounds 150] [--chunks 4]
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ class _Discard(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _serve(connection: Connection) -> None:
+def _serve(connection: Connection, chunks: int) -> None:
     server = FakeLLMServer()
-    server.stream_chunks = 4
+    server.stream_chunks = chunks
     server.start()
     connection.send(server.url)
     connection.recv()  # until the parent says stop
@@ -123,9 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=10, help="calls per batch")
     parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--chunks", type=int, default=4, help="text chunks per streamed answer")
     args = parser.parse_args()
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child, args.chunks), daemon=True)
     process.start()
     url = parent.recv()
     otel_kit.setup(
@@ -154,7 +156,7 @@ def main() -> None:
     otel_kit.shutdown()
     parent.send("stop")
     process.join(5)
-    print(f"{args.rounds} rounds x {args.calls} calls per case and mode; µs per call, medians; overhead = otel-kit - bare, paired per round")
+    print(f"{args.rounds} rounds x {args.calls} calls per case and mode, {args.chunks} chunks per stream; µs per call, medians; overhead = otel-kit - bare, paired per round")
     for index, label in ((0, "CPU time of the client process"), (1, "wall time")):
         print(f"  {label}")
         print(f"    {'case':22} {'bare':>7} {'otel-kit':>9} {'overhead':>9} {'IQR':>13} {'ratio':>6}")
