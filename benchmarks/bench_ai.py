@@ -14,7 +14,7 @@ reader collects (``otel_kit.signals.ai.measurements``): after every otel-kit bat
 drains them itself, outside the timed calls, and reports that cost per call on its own line, so the
 total CPU spent per call is the overhead plus that figure.
 
-    python benchmarks/bench_ai.py [--calls 10] [--rounds 150] [--chunks 4]
+    python benchmarks/bench_ai.py [--calls 10] [--rounds 300] [--chunks 4]
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _collection_cost(calls: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=10, help="calls per batch")
-    parser.add_argument("--rounds", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--chunks", type=int, default=4, help="text chunks per streamed answer")
     args = parser.parse_args()
     parent, child = multiprocessing.Pipe()
