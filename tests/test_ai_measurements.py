@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -180,3 +181,44 @@ def test_shutdown_stops_the_background_thread() -> None:
         assert thread is not None and thread.is_alive()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_concurrent_calls_collections_and_the_drainer_lose_nothing() -> None:
+    """Threads taking measurements while a reader collects and the drainer runs: every one is counted once."""
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    histogram = meter.create_histogram("h")
+    deferred = DeferredMeasurements(wake_at=50)
+
+    def drain_at_collection(options: Any) -> list[Any]:
+        deferred.drain()
+        return []
+
+    meter.create_observable_gauge("drains", callbacks=[drain_at_collection])
+    done = threading.Event()
+    collections = 0
+
+    def collect() -> None:
+        nonlocal collections
+        while not done.is_set():
+            _histogram_points(reader)
+            collections += 1
+
+    def call(thread: int) -> None:
+        for index in range(3_000):
+            deferred.add(histogram, float(index), {"thread": thread % 2}, 0, 0)
+
+    collector = threading.Thread(target=collect)
+    collector.start()
+    callers = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    done.set()
+    collector.join()
+    deferred.drain()
+    assert sum(point.count for point in _histogram_points(reader)) == 12_000
+    assert deferred.recorded == 12_000 and len(deferred) == 0
+    assert collections > 0
+    deferred.close()

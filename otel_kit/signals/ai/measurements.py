@@ -98,8 +98,10 @@ class DeferredMeasurements:
 
         ``pause``: let other threads run after every ``SLICE`` measurements (the background thread).
         """
-        if not self._pending:
+        if not self._pending and not self._draining.locked():
             return 0
+        # Also when nothing is waiting: a batch the background thread is recording must be in the SDK
+        # before a collection (or the final one at shutdown) reads it.
         with self._draining:
             with self._lock:
                 pending, self._pending = self._pending, []
