@@ -1,7 +1,7 @@
 """How many spans per second one gateway pair takes before a trace is dropped undecided.
 
 Not a test and not timed by CI. It starts the shipped scale-out tier (two agents, two gateways,
-``otel_kit.cli.scale``) with the default tail-sampling sizing (or ``--traces-per-sec-setting``),
+``otel_kit.cli.stack.scale``) with the default tail-sampling sizing (or ``--traces-per-sec-setting``),
 whose gateways send to sinks in this process that accept and discard (so Jaeger, Prometheus and
 Loki are not what is measured). Load: traces of four spans, two through each agent, in a mix like
 production (90 % plain, the rest errors, slow traces, slow queries and N+1), at rising rates, each
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import grpc
 import psutil
 
-from otel_kit.cli.scale import GATEWAYS, Backends, ScaleTopology, offset_ports
 from otel_kit.cli.stack import home
+from otel_kit.cli.stack.scale import GATEWAYS, Backends, ScaleTopology, offset_ports
 from tests.e2e.test_scale import metric_sum, plan, scrape, trace_requests
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -23,6 +23,7 @@ from otel_kit.export import exit_hooks, otlp
 from otel_kit.export.otlp import Delivery, ExportStats
 from otel_kit.export.scrubbing import Scrubber
 from otel_kit.instrumentation.logging import LoggingIntegration
+from otel_kit.providers import active
 from otel_kit.providers import globals as provider_globals
 from otel_kit.providers.logs import build_logger_provider
 from otel_kit.providers.metrics import build_meter_provider
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("otel_kit")
 _lock = threading.RLock()
-_current: Telemetry | None = None
 _warned_twice = False
 
 
@@ -86,13 +86,12 @@ class Telemetry:
         What cannot be delivered in time is spooled (when a spool directory is set) or counted in
         ``dropped()``; the call never takes longer than the budget, whatever the collector does.
         """
-        global _current
         with _lock:
             if self._closed:
                 return True
             self._closed = True
-            if _current is self:
-                _current = None
+            if active.state is self:
+                active.state = None
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         if self.delivery is not None:
             self.delivery.set_deadline(time.monotonic() + budget)
@@ -233,9 +232,7 @@ def _bounded(work: Callable[[], None], timeout: float, name: str) -> bool:
     return not errors
 
 
-def current() -> Telemetry | None:
-    """The active ``Telemetry``, or None before ``setup()`` / after ``shutdown()``."""
-    return _current
+current = active.current
 
 
 def setup(
@@ -301,7 +298,8 @@ def setup(
         additional_log_processors=additional_log_processors,
     )
     with _lock:
-        if _current is not None and not _current.closed:
+        running = active.state
+        if running is not None and not running.closed:
             if not _warned_twice:
                 _warned_twice = True
                 warnings.warn(
@@ -310,7 +308,7 @@ def setup(
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            return _current
+            return running
         return _setup_all_or_nothing(settings, extensions)
 
 
@@ -320,7 +318,7 @@ def _setup_all_or_nothing(settings: Settings, extensions: Extensions) -> Telemet
     A half-done setup would leave global providers, root-logger handlers, library patches or
     export threads behind, and a corrected second ``setup()`` could not take effect.
     """
-    global _current, _warned_twice
+    global _warned_twice
     telemetry: Telemetry | None = None
     with provider_globals.collecting() as built:
         try:
@@ -331,7 +329,7 @@ def _setup_all_or_nothing(settings: Settings, extensions: Extensions) -> Telemet
                 metric_readers=extensions.metric_readers,
                 log_processors=extensions.log_processors,
             )
-            _current = telemetry
+            active.state = telemetry
             _warned_twice = False
             _instrument(telemetry)
             if not settings.disabled:
@@ -347,7 +345,6 @@ def _setup_all_or_nothing(settings: Settings, extensions: Extensions) -> Telemet
 
 def _undo_setup(telemetry: Telemetry | None, built: list[Any], timeout: float) -> None:
     """Shut down what a failed setup() built; never raises (the original error matters more)."""
-    global _current
     try:
         if telemetry is not None:
             telemetry.shutdown(timeout)  # detaches handlers and patches, stops and releases providers
@@ -361,8 +358,8 @@ def _undo_setup(telemetry: Telemetry | None, built: list[Any], timeout: float) -
     except Exception:  # noqa: BLE001
         _log.debug("otel-kit: cleanup after a failed setup() failed", exc_info=True)
     finally:
-        if _current is telemetry:
-            _current = None
+        if active.state is telemetry:
+            active.state = None
 
 
 def _shutdown_providers(providers: list[Any]) -> None:
@@ -538,9 +535,10 @@ def _attach_signals(telemetry: Telemetry) -> None:
     settings = telemetry.settings
 
     def ai() -> None:
-        from otel_kit.signals.ai import AIMonitor
+        from otel_kit.signals.ai import AIMonitor, wrappers
 
         telemetry.ai = AIMonitor(telemetry, capture_content=settings.ai_capture_content)
+        wrappers.activate()
 
     def security() -> None:
         if settings.security:
@@ -569,5 +567,5 @@ def _attach_signals(telemetry: Telemetry) -> None:
 
 def shutdown(timeout: float | None = None) -> bool:
     """Shut down the active configuration, if any (module-level twin of ``Telemetry.shutdown``)."""
-    telemetry = _current
+    telemetry = active.state
     return telemetry.shutdown(timeout) if telemetry is not None else True

@@ -11,7 +11,6 @@ import pytest
 
 from otel_kit.signals.ai import wrappers
 from otel_kit.signals.ai.wrappers import common
-from otel_kit.signals.ai.wrappers.common import request_attributes
 from otel_kit.testing import Capture, capture
 from otel_kit.testing_ai import FakeLLMServer
 
@@ -99,20 +98,6 @@ def test_install_is_idempotent(cap: Capture, server: FakeLLMServer) -> None:
     wrappers.install()
     _client(server).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert len(cap.spans_named("chat gpt-4o-mini")) == 1
-
-
-def test_request_attributes_per_api() -> None:
-    """Only the settings sent, under the conventions' names, for each API."""
-    chat = request_attributes("chat", {"max_completion_tokens": 9, "temperature": 0, "stop": "x", "n": 2, "seed": 7, "response_format": {"type": "json_object"}}, True)
-    assert chat == {
-        "gen_ai.request.stream": True, "gen_ai.request.max_tokens": 9, "gen_ai.request.temperature": 0,
-        "gen_ai.request.seed": 7, "gen_ai.request.stop_sequences": ["x"], "gen_ai.request.choice.count": 2, "gen_ai.output.type": "json",
-    }
-    responses = request_attributes("responses", {"max_output_tokens": 5, "conversation": {"id": "conv_1"}, "text": {"format": {"type": "json_schema"}}}, False)
-    assert responses["gen_ai.request.max_tokens"] == 5 and responses["gen_ai.conversation.id"] == "conv_1" and responses["gen_ai.output.type"] == "json"
-    messages = request_attributes("messages", {"max_tokens": 3, "top_k": 4, "stop_sequences": ["a", "b"], "temperature": True}, False)
-    assert messages == {"gen_ai.request.stream": False, "gen_ai.request.max_tokens": 3, "gen_ai.request.top_k": 4, "gen_ai.request.stop_sequences": ["a", "b"]}
-    assert request_attributes("embeddings", {"dimensions": 8, "encoding_format": "base64"}, False)["gen_ai.request.encoding_formats"] == ["base64"]
 
 
 def test_cancelled_request_is_not_an_error(cap: Capture, server: FakeLLMServer) -> None:

@@ -223,8 +223,7 @@ def _otelcol(stack_root: Path, *args: str, env: dict[str, str] | None = None) ->
 def test_instances_take_ports_and_storage_from_the_environment_with_defaults_that_cannot_collide() -> None:
     """Single node, agent and gateway: every port and the queue directory from the environment; defaults disjoint,
     equal to the first agent/gateway of `stack up --topology scale`, and never under /tmp."""
-    from otel_kit.cli import scale
-    from otel_kit.cli.stack import DEFAULT_PORTS
+    from otel_kit.cli.stack import DEFAULT_PORTS, scale
     from tests.conftest import E2E_PORTS
 
     defaults = {name: env_defaults(name) for name in ("otelcol.yaml", "otelcol-agent.yaml", "otelcol-gateway.yaml")}

@@ -1,4 +1,4 @@
-"""The scale-out tier as a cluster: two agents, two gateways (otel_kit.cli.scale) beside the e2e stack.
+"""The scale-out tier as a cluster: two agents, two gateways (otel_kit.cli.stack.scale) beside the e2e stack.
 
 Traces are built as OTLP requests so every keep/drop decision can be recomputed here: each trace
 has two spans from a front service (sent to agent-1) and two from a back service (sent to
@@ -286,8 +286,8 @@ def _unavailable(message: str) -> None:
 @pytest.fixture(scope="module")
 def tier(stack: Any) -> Iterator[Any]:
     """Two agents and two gateways on their own ports and run directory, sending to the e2e stack's backends."""
-    from otel_kit.cli.scale import Backends, ScaleTopology, offset_ports
     from otel_kit.cli.stack import StackError
+    from otel_kit.cli.stack.scale import Backends, ScaleTopology, offset_ports
 
     topology = ScaleTopology(name="e2e-scale", ports=offset_ports(PORT_OFFSET), backends=Backends.of_stack(stack), settings=GATEWAY_SETTINGS)
     topology.down()
@@ -636,8 +636,8 @@ def test_stack_up_topology_scale_from_the_cli(stack_root: Any, capsys: pytest.Ca
     """`otel-kit stack up --topology scale` starts the tier in front of a named stack; a span sent to an agent reaches its Jaeger; `down` stops both."""
     import otel_kit
     from otel_kit.cli.main import main
-    from otel_kit.cli.scale import ScaleTopology
     from otel_kit.cli.stack import Stack, home
+    from otel_kit.cli.stack.scale import ScaleTopology
 
     service = f"topo-{uuid.uuid4().hex[:8]}"
     assert main(["stack", "up", "--name", "topo", "--port-offset", "700", "--fresh", "--topology", "scale"]) == 0

@@ -11,6 +11,7 @@ logs and pids in ``run/<name>/``. Every server listens on 127.0.0.1 only.
 - ``alerting``: Alertmanager's receivers from the environment, retention and other settings of ``up``
 - ``processes``: pid files with start times, stopping only what a stack owns, port checks
 - ``runtime``: ``Stack`` (ports, services, up, down, status)
+- ``scale``: the scale-out tier beside a stack (agents and gateways, ``stack up --topology scale``)
 - ``command``: the command's output and exit status
 """
 

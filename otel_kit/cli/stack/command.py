@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from otel_kit.cli.stack import config
 from otel_kit.cli.stack.build import install, origins
 from otel_kit.cli.stack.common import StackError, say
 from otel_kit.cli.stack.runtime import Stack
+from otel_kit.cli.stack.scale import Backends, ScaleTopology
 from otel_kit.cli.stack.sources import origin, settings
-
-if TYPE_CHECKING:
-    from otel_kit.cli.scale import ScaleTopology
 
 
 def ui_line(stack: Stack) -> str:
@@ -86,8 +83,6 @@ def config_command(export: str | None, *, force: bool, as_json: bool) -> int:
 
 def _tier(stack: Stack) -> ScaleTopology:
     """The agent/gateway tier that belongs to ``stack`` (its own run directory and ports)."""
-    from otel_kit.cli.scale import Backends, ScaleTopology
-
     name = "scale" if stack.name == "default" else f"{stack.name}-scale"
     return ScaleTopology(root=stack.root, name=name, backends=Backends.of_stack(stack))
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from otel_kit.providers import active
 from otel_kit.signals.ai.core import PRICES_FILE_ENV, AIMonitor, AIOperation
 from otel_kit.signals.ai.endpoints import set_provider as _set_provider
 from otel_kit.signals.ai.prices import PriceBook, Rate
@@ -38,9 +39,7 @@ __all__ = [
 
 
 def monitor() -> AIMonitor | None:
-    from otel_kit import telemetry
-
-    state = telemetry.current()
+    state = active.state
     return state.ai if state is not None else None
 
 

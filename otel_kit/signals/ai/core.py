@@ -9,7 +9,6 @@ the per-minute window and headroom, stream outcomes and the wrappers' own failur
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -29,6 +28,7 @@ from otel_kit.signals.ai.content import bounded_json
 from otel_kit.signals.ai.measurements import DeferredMeasurements
 from otel_kit.signals.ai.prices import PriceBook, Rate, library
 from otel_kit.signals.ai.ratelimits import MinuteWindow, ProviderLimits
+from otel_kit.signals.ai.request import request_attributes_from_kwargs
 from otel_kit.signals.ai.usage import ResponseFacts, Usage
 
 _log = logging.getLogger("otel_kit.ai")
@@ -338,12 +338,6 @@ class AIMonitor:
         path = os.environ.get(PRICES_FILE_ENV)
         if path:
             self.prices.load_file(path)
-        from otel_kit.signals.ai import wrappers
-
-        wrappers.install()
-        # Installing genai-prices (the `ai` extra) is the opt-in to load it, in the background, now.
-        if wrappers.client_imported() or importlib.util.find_spec("genai_prices") is not None:
-            library.start()
 
     # --- configuration ---------------------------------------------------------------------------
 
@@ -617,8 +611,6 @@ class AIMonitor:
         **request: Any,
     ) -> Iterator[AIOperation]:
         """Trace one GenAI call made by any client. Exceptions are recorded (``error.type``) and re-raised."""
-        from otel_kit.signals.ai.wrappers.common import request_attributes_from_kwargs
-
         op = self.start(provider, model, operation, attributes=request_attributes_from_kwargs(request), server_address=server_address, server_port=server_port, streaming=bool(request.get("stream")))
         if self.capture_content and (input_messages is not None or system_instructions is not None):
             self.content(op, system_instructions, input_messages)

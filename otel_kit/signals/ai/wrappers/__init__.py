@@ -5,12 +5,13 @@ Nothing is imported here: a service that never uses an LLM client pays nothing f
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["install", "uninstall", "client_imported"]
+__all__ = ["activate", "install", "uninstall", "client_imported"]
 
 _patched: dict[tuple[type, str], Any] = {}
 _CLIENTS = ("openai", "anthropic")
@@ -55,6 +56,16 @@ def install() -> None:
         elif module not in _hooks:
             _hooks.add(module)
             when_imported(module, callback)
+
+
+def activate() -> None:
+    """What ``setup()`` turns on: the hooks, and genai-prices loading in the background once a client
+    is imported or the package (the ``ai`` extra) is installed: installing it is the opt-in."""
+    install()
+    if client_imported() or importlib.util.find_spec("genai_prices") is not None:
+        from otel_kit.signals.ai.prices import library
+
+        library.start()
 
 
 def uninstall() -> None:

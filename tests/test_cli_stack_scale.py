@@ -1,4 +1,4 @@
-"""otel_kit.cli.scale without servers: ports, per-instance settings, Prometheus targets, refusing to start wrongly."""
+"""otel_kit.cli.stack.scale without servers: ports, per-instance settings, Prometheus targets, refusing to start wrongly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from otel_kit.cli.scale import AGENTS, DEFAULT_PORTS, GATEWAYS, INSTANCES, Backends, ScaleTopology, check_ports, offset_ports
 from otel_kit.cli.stack import Stack, StackError
+from otel_kit.cli.stack.scale import AGENTS, DEFAULT_PORTS, GATEWAYS, INSTANCES, Backends, ScaleTopology, check_ports, offset_ports
 
 
 def _topology(root: Path, **kwargs: object) -> ScaleTopology:

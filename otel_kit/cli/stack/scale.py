@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_kit.cli.stack import StackError, config_dir, home, processes
+from otel_kit.cli.stack import processes
+from otel_kit.cli.stack.common import StackError, home
+from otel_kit.cli.stack.config import config_dir
 from otel_kit.cli.stack.runtime import describe_holder
 
 AGENTS = ("agent-1", "agent-2")
