@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
-from otel_kit.export.scrubbing import Scrubber, scrub_text
+from otel_kit.redaction.scrubbing import Scrubber, scrub_text
 
 UNITS = [
     "a", "'", "@", "://", "a://b:c@", "x://" + "a" * 300 + "@", "[SQL: ", "[SQL: x]\n[parameters: (", "]\n(Background on this error at: ",

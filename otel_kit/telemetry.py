@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from otel_kit.config.settings import SPECS, ConfigError, Extensions, Settings, check_extensions, resolve
 from otel_kit.export import exit_hooks, otlp
 from otel_kit.export.otlp import Delivery, ExportStats
-from otel_kit.export.scrubbing import Scrubber
 from otel_kit.instrumentation.logging import LoggingIntegration
 from otel_kit.providers import active
 from otel_kit.providers import globals as provider_globals
@@ -29,6 +28,7 @@ from otel_kit.providers.logs import build_logger_provider
 from otel_kit.providers.metrics import build_meter_provider
 from otel_kit.providers.resource import build_resource
 from otel_kit.providers.traces import build_tracer_provider
+from otel_kit.redaction.scrubbing import Scrubber
 
 if TYPE_CHECKING:
     from otel_kit.analysis.health import HealthMonitor

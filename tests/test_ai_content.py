@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_kit.export.scrubbing import Scrubber
+from otel_kit.redaction.scrubbing import Scrubber
 from otel_kit.signals.ai.content import bounded_json, request_content
 
 

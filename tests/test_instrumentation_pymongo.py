@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from otel_kit.export.scrubbing import Scrubber
+from otel_kit.redaction.scrubbing import Scrubber
 from otel_kit.testing import capture
 
 

@@ -12,10 +12,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 import otel_kit
-from otel_kit.export.otlp import OncePerMinuteFilter, OtlpSpanExporter, RateLimitedWarning
+from otel_kit.export.otlp import OtlpSpanExporter, RateLimitedWarning
 from otel_kit.export.outbox import ByteBudget, ExportStats, Outbox
-from otel_kit.export.scrubbing import Scrubber
 from otel_kit.receiver import Receiver
+from otel_kit.redaction.scrubbing import Scrubber
 
 
 def _spans(n: int) -> list[Any]:
@@ -173,15 +173,6 @@ def test_rate_limited_warning_reports_suppressed(caplog: pytest.LogCaptureFixtur
         assert warning.warn("second")
     limited = RateLimitedWarning(interval=3600)
     assert limited.warn("a") and not limited.warn("b") and not limited.warn("c")
-
-
-def test_once_per_minute_filter() -> None:
-    """The noisy-logger filter lets a repeated warning through once per interval."""
-    log_filter = OncePerMinuteFilter()
-    record = logging.makeLogRecord({"name": "opentelemetry.exporter", "msg": "Transient error %s", "levelno": logging.WARNING})
-    assert log_filter.filter(record) and not log_filter.filter(record)
-    debug = logging.makeLogRecord({"name": "x", "msg": "d", "levelno": logging.DEBUG})
-    assert log_filter.filter(debug) and log_filter.filter(debug)
 
 
 def test_export_health_is_a_metric(receiver: Receiver) -> None:

@@ -21,10 +21,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.trace import Link, Status, StatusCode
 
 import otel_kit
-from otel_kit.export import scrubbing
-from otel_kit.export.scrubbing import REDACTED, Scrubber, is_secret_query_name, is_sensitive_key, scrub_text
 from otel_kit.instrumentation.logging import BridgeHandler
 from otel_kit.receiver import Receiver
+from otel_kit.redaction import scrubbing
+from otel_kit.redaction.scrubbing import REDACTED, Scrubber, is_secret_query_name, is_sensitive_key, scrub_text
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def _patterns(*modules: ModuleType) -> dict[str, re.Pattern[str]]:
 
 def test_every_pattern_uses_bounded_unnested_repetition() -> None:
     """Every regex in the security package (and the scrubber) has bounded repeats, none nested in another."""
-    from otel_kit.export import scrubbing
+    from otel_kit.redaction import scrubbing
 
     # security.monitor is the module-level accessor function; the module itself is in sys.modules.
     patterns = _patterns(decoding, fields, sql, html, paths, shell, detect, importlib.import_module("otel_kit.signals.security.monitor"), taint)

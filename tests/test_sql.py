@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_kit.analysis.sql import fingerprint, fingerprint_id, operation_and_target, sanitize_sql
+from otel_kit.redaction.sql import fingerprint, fingerprint_id, operation_and_target, sanitize_sql
 
 FINGERPRINTS = [
     ("SELECT * FROM users WHERE id = 1", "select * from users where id = ?"),

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from otel_kit.analysis.offline import jaeger_tags
 from otel_kit.analysis.processor import AnalysisProcessor
 from otel_kit.analysis.quantiles import QuantileSketch
-from otel_kit.analysis.sql import fingerprint, fingerprint_id
+from otel_kit.redaction.sql import fingerprint, fingerprint_id
 
 _log = logging.getLogger("otel_kit.analysis.slow_queries")
 MAX_FINGERPRINTS = 1000

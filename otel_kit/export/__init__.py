@@ -1,1 +1,1 @@
-"""Export: guarded OTLP exporters and secret scrubbing."""
+"""Export: guarded OTLP exporters; every span and log record is scrubbed (``otel_kit.redaction``) on its way out."""

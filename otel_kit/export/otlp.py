@@ -21,8 +21,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_kit.config.settings import Settings
 from otel_kit.export import transport
-from otel_kit.export.outbox import WARN_INTERVAL_SECONDS, ByteBudget, ExportStats, Outbox, RateLimitedWarning, Spool
-from otel_kit.export.scrubbing import Scrubber
+from otel_kit.export.outbox import ByteBudget, Outbox, RateLimitedWarning, Spool
+from otel_kit.providers.accounting import WARN_INTERVAL_SECONDS, ExportStats, OncePerMinuteFilter
+from otel_kit.redaction.scrubbing import Scrubber
 
 __all__ = [
     "WARN_INTERVAL_SECONDS", "Delivery", "ExportStats", "OtlpLogExporter", "OtlpMetricExporter", "OtlpSpanExporter",
@@ -239,28 +240,6 @@ NOISY_LOGGERS = (
     "opentelemetry.sdk.trace.export",
     "opentelemetry.sdk._logs._internal.export",
 )
-
-
-class OncePerMinuteFilter(logging.Filter):
-    """Lets each distinct message template through at most once per interval."""
-
-    def __init__(self, interval: float = WARN_INTERVAL_SECONDS) -> None:
-        super().__init__()
-        self._interval = interval
-        self._seen: dict[tuple[str, object], float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        key = (record.name, record.msg)
-        now = time.monotonic()
-        last = self._seen.get(key)
-        if last is not None and now - last < self._interval:
-            return False
-        if len(self._seen) > 1000:
-            self._seen.clear()
-        self._seen[key] = now
-        return True
 
 
 _noise_filter = OncePerMinuteFilter()

@@ -19,43 +19,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from otel_kit.export.transport import Outcome, Result, Transport
+from otel_kit.providers.accounting import WARN_INTERVAL_SECONDS, ExportStats
 
 _log = logging.getLogger("otel_kit.export")
-WARN_INTERVAL_SECONDS = 60.0
 BACKOFF_FIRST = 0.25
 BACKOFF_MAX = 5.0
 SPOOL_POLL_SECONDS = 5.0
 _SUFFIX = ".otlp"
-
-
-@dataclass
-class ExportStats:
-    """Per-signal counters; ``dropped`` is telemetry lost for good (never delivered, never kept)."""
-
-    exported: int = 0
-    failed_exports: int = 0
-    dropped: int = 0
-    retried: int = 0
-    spooled: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, *, exported: int = 0, dropped: int = 0, failed: int = 0, retried: int = 0, spooled: int = 0) -> None:
-        with self._lock:
-            self.exported += exported
-            self.dropped += dropped
-            self.failed_exports += failed
-            self.retried += retried
-            self.spooled += spooled
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "exported": self.exported, "dropped": self.dropped, "failed_exports": self.failed_exports,
-            "retried": self.retried, "spooled": self.spooled,
-        }
 
 
 class RateLimitedWarning:

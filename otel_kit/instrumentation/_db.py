@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, get_value, set_value
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from otel_kit.analysis.sql import operation_and_target, sanitize_sql
+from otel_kit.redaction.sql import operation_and_target, sanitize_sql
 
 
 class StatementCache:

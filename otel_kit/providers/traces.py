@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 from otel_kit.config.settings import Limits, Settings
-from otel_kit.export.otlp import ExportStats, OncePerMinuteFilter
 from otel_kit.providers import globals as provider_globals
+from otel_kit.providers.accounting import ExportStats, OncePerMinuteFilter
 
 _truncation_filter = OncePerMinuteFilter()
 

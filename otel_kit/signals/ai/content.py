@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from otel_kit.export.scrubbing import scrub_text
+from otel_kit.redaction.scrubbing import scrub_text
 from otel_kit.signals.ai.usage import get
 
 __all__ = ["bounded_json", "request_content", "CONTENT_LIMIT"]

@@ -95,7 +95,7 @@ def findings_for(statement: str, values: RequestValues) -> list[tuple[Finding, s
     """(finding, fingerprint) for each request value concatenated into ``statement``."""
     if not values.values or len(values.reported) >= MAX_REPORTS:
         return []
-    from otel_kit.analysis.sql import fingerprint
+    from otel_kit.redaction.sql import fingerprint
 
     found: list[tuple[Finding, str]] = []
     printed: str | None = None
@@ -119,7 +119,7 @@ def check_statement(statement: str, monitor: Any) -> None:
     if values is None or not values.values:
         return
     try:
-        from otel_kit.analysis.sql import fingerprint_id
+        from otel_kit.redaction.sql import fingerprint_id
 
         for finding, printed in findings_for(statement, values):
             extra: dict[str, Any] = {"db.query.fingerprint": printed, "db.query.fingerprint_id": fingerprint_id(printed)}

@@ -32,7 +32,7 @@ from urllib.parse import unquote_plus
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Status
 
-from otel_kit.analysis.sql import sanitize_sql
+from otel_kit.redaction.sql import sanitize_sql
 
 REDACTED = "[REDACTED]"
 
