@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from otel_kit.analysis.slow_queries import SlowQueryAnalyzer
     from otel_kit.signals.ai import AIMonitor
     from otel_kit.signals.security import SecurityMonitor
+    from otel_kit.signals.security.guard import RequestGuard
     from otel_kit.signals.system import SystemMetrics
 
 _log = logging.getLogger("otel_kit")
@@ -59,6 +60,8 @@ class Telemetry:
         self.slow_queries: SlowQueryAnalyzer | None = None
         self.analysis: AnalysisProcessor | None = None
         self.security: SecurityMonitor | None = None
+        self.guard: RequestGuard | None = None
+        """The security steps the integrations run (set with ``security``; they do not import the signal)."""
         self.ai: AIMonitor | None = None
         self.system: SystemMetrics | None = None
         self.fastapi_operation_spans = False
@@ -543,8 +546,10 @@ def _attach_signals(telemetry: Telemetry) -> None:
     def security() -> None:
         if settings.security:
             from otel_kit.signals.security import SecurityMonitor
+            from otel_kit.signals.security.guard import RequestGuard
 
             telemetry.security = SecurityMonitor(telemetry, enforce=settings.security_enforce, audit_key=settings.audit_key)
+            telemetry.guard = RequestGuard(telemetry.security)
 
     def system() -> None:
         if settings.system_metrics and settings.metrics and telemetry.meter_provider is not None:

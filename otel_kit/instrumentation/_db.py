@@ -70,11 +70,10 @@ def start_statement_span(
     batch: int | None = None,
 ) -> Span:
     """Run the taint check, then start the statement's CLIENT span (not made current)."""
-    if state.security is not None:
+    guard = state.guard
+    if guard is not None:
         # Before the span starts, so a finding lands on the request's span.
-        from otel_kit.signals.security.taint import check_statement
-
-        check_statement(statement, state.security)
+        guard.check_statement(statement)
     sanitized, operation, target = cache.get(statement)
     attributes: dict[str, Any] = {
         "db.system.name": system,
