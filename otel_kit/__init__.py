@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 # First: importing the settings makes the SDK importable whatever OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT holds.
 from otel_kit.config.settings import ConfigError  # isort: skip
 from otel_kit.analysis.health import HealthPolicy, Status
+from otel_kit.analysis.slow_queries import current_report
+from otel_kit.config.version import __version__
 from otel_kit.signals import ai, business, security
 from otel_kit.signals.business import counter, gauge, histogram, timed, traced, up_down_counter
 from otel_kit.telemetry import Telemetry, current, setup, shutdown
@@ -41,10 +41,7 @@ def health_router(**kwargs: Any) -> Any:
 
 def slow_query_report(top: int = 10, order: str = "total") -> dict[str, Any]:
     """Top query fingerprints by total time (or ``p95``, ``max``, ``calls``) and N+1 suspects."""
-    state = current()
-    if state is None or state.slow_queries is None:
-        return {"order": order, "fingerprints": [], "n_plus_one": [], "note": "slow-query analysis is not active"}
-    return state.slow_queries.report(top, order)
+    return current_report(top, order)
 
 
 def slow_query_router(path: str = "/debug/slow-queries", token: str | None = None, **kwargs: Any) -> Any:

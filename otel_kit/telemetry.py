@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from otel_kit.config.settings import SPECS, ConfigError, Extensions, Settings, check_extensions, resolve
 from otel_kit.export import exit_hooks, otlp
 from otel_kit.export.otlp import Delivery, ExportStats
+from otel_kit.instrumentation import _registry, _support
 from otel_kit.instrumentation.logging import LoggingIntegration
 from otel_kit.providers import active
 from otel_kit.providers import globals as provider_globals
@@ -205,8 +206,6 @@ class Telemetry:
     def _detach(self) -> None:
         """Undo what was attached to shared objects (root logger, library patches)."""
         self._logging.uninstall()
-        from otel_kit.instrumentation import _registry
-
         _registry.deactivate_all()
 
 
@@ -495,8 +494,6 @@ def _instrument(telemetry: Telemetry) -> None:
 
 
 def _install_integrations(telemetry: Telemetry) -> None:
-    from otel_kit.instrumentation import _registry, _support
-
     settings = telemetry.settings
     gaps: list[str] = []
     for record in _registry.integrations():

@@ -54,3 +54,4 @@ def test_the_asgi_step_wraps_the_app_with_the_guards_monitor() -> None:
 
         wrapped = guard.asgi(app)
         assert wrapped.app is app and wrapped._monitor is cap.telemetry.security
+        assert guard.asgi(wrapped) is wrapped  # a rebuilt middleware stack is not wrapped twice

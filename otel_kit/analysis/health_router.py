@@ -20,6 +20,7 @@ from otel_kit.analysis.health import HealthMonitor
 from otel_kit.config import environment as env
 from otel_kit.config.settings import ConfigError
 from otel_kit.instrumentation._support import require
+from otel_kit.providers import active
 
 HEALTH_TOKEN_VARIABLE = env.OTEL_KIT_HEALTH_TOKEN
 TAG = "otel-kit"
@@ -85,9 +86,7 @@ def health_router(monitor: Optional[HealthMonitor] = None, *, prefix: str = "/he
     def resolve_monitor() -> Optional[HealthMonitor]:  # noqa: UP045
         if monitor is not None:
             return monitor
-        from otel_kit import telemetry
-
-        state = telemetry.current()
+        state = active.current()
         return state.health if state is not None else None
 
     async def liveness() -> dict[str, str]:

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from otel_kit.analysis.offline import jaeger_tags
 from otel_kit.analysis.processor import AnalysisProcessor
 from otel_kit.analysis.quantiles import QuantileSketch
+from otel_kit.providers import active
 from otel_kit.redaction.sql import fingerprint, fingerprint_id
 
 _log = logging.getLogger("otel_kit.analysis.slow_queries")
@@ -309,6 +310,15 @@ class SlowQueryAnalyzer:
                 attributes=attributes, event_name=event_name, context=context,
             )
         )
+
+
+def current_report(top: int = 10, order: str = "total") -> dict[str, Any]:
+    """The running setup's report (``otel_kit.slow_query_report``): top query fingerprints by total time
+    (or ``p95``, ``max``, ``calls``) and N+1 suspects."""
+    state = active.current()
+    if state is None or state.slow_queries is None:
+        return {"order": order, "fingerprints": [], "n_plus_one": [], "note": "slow-query analysis is not active"}
+    return state.slow_queries.report(top, order)
 
 
 def analyze_jaeger_traces(traces: Iterable[dict[str, Any]], *, slow_ms: float = 500.0, n_plus_one_threshold: int = 10) -> QueryStatistics:

@@ -10,7 +10,9 @@ No postponed annotations here: FastAPI must see the real `Request` class, import
 from typing import Any, Optional
 
 from otel_kit.analysis.health_router import TAG, check_token, guard, route_path
+from otel_kit.analysis.slow_queries import current_report
 from otel_kit.config import environment as env
+from otel_kit.config.settings import ConfigError
 from otel_kit.instrumentation._support import require
 
 SLOW_QUERY_TOKEN_VARIABLE = env.OTEL_KIT_SLOW_QUERY_TOKEN
@@ -31,10 +33,8 @@ def slow_query_router(path: str = "/debug/slow-queries", token: Optional[str] = 
         refused = guard(request, token, SLOW_QUERY_TOKEN_VARIABLE)
         if refused is not None:
             return JSONResponse({"error": refused[1]}, status_code=refused[0])
-        from otel_kit import ConfigError, slow_query_report
-
         try:
-            return slow_query_report(top=max(1, min(top, 100)), order=order)
+            return current_report(top=max(1, min(top, 100)), order=order)
         except ConfigError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
 

@@ -16,7 +16,10 @@ from typing import Any
 
 from otel_kit.analysis.health import HealthMonitor
 from otel_kit.analysis.health_router import HEALTH_TOKEN_VARIABLE, guard
+from otel_kit.analysis.slow_queries import current_report
 from otel_kit.analysis.slow_query_router import SLOW_QUERY_TOKEN_VARIABLE
+from otel_kit.config.settings import ConfigError
+from otel_kit.providers import active
 
 NOT_SET_UP = {"status": "unknown", "reasons": ["otel-kit health is not set up"]}
 
@@ -29,9 +32,7 @@ def client(headers: Any, address: str | None) -> Any:
 def active_monitor(monitor: HealthMonitor | None) -> HealthMonitor | None:
     if monitor is not None:
         return monitor
-    from otel_kit import telemetry
-
-    state = telemetry.current()
+    state = active.current()
     return state.health if state is not None else None
 
 
@@ -81,13 +82,11 @@ def slow_queries(token: str | None, request: Any, arguments: Mapping[str, str]) 
     refused = guard(request, token, SLOW_QUERY_TOKEN_VARIABLE)
     if refused is not None:
         return {"error": refused[1]}, refused[0]
-    from otel_kit import ConfigError, slow_query_report
-
     try:
         top = int(arguments.get("top", "10"))
     except ValueError:
         return {"error": f"invalid top={arguments.get('top')!r}: expected an integer"}, 400
     try:
-        return slow_query_report(top=max(1, min(top, 100)), order=arguments.get("order", "total")), 200
+        return current_report(top=max(1, min(top, 100)), order=arguments.get("order", "total")), 200
     except ConfigError as exc:
         return {"error": str(exc)}, 400

@@ -19,23 +19,19 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from otel_kit.config import environment as env
+from otel_kit.config import integrations
 
 _log = logging.getLogger("otel_kit.config")
 
-def _integration_names() -> tuple[str, ...]:
-    from otel_kit.instrumentation import _registry
-
-    return _registry.names()
-
-
 def _instrumentable() -> frozenset[str]:
     """otel-kit's integrations and the installed contrib instrumentors' entry-point names."""
-    from otel_kit.instrumentation import _registry
-
-    return _registry.all_names()
+    return integrations.instrumentable()
 
 
-INTEGRATIONS = _integration_names()
+def _instrument_accepted() -> str:
+    return "names from " + ", ".join(integrations.names()) + " or an installed contrib instrumentor's entry-point name (a list, a comma string or a dict of bools)"
+
+
 PROTOCOLS = ("grpc", "http/protobuf")
 LOG_FORMATS = ("console", "json", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -400,11 +396,9 @@ SPECS: dict[str, _Spec] = {
         ((env.OTEL_KIT_METRIC_INTERVAL, None), (env.OTEL_METRIC_EXPORT_INTERVAL, _millis(50, 86_400_000))),
     ),
     "resource_attributes": _Spec(_attributes, "a dict of str to str/bool/int/float; service.name, if given, a non-empty string", {}),
-    "instrument": _Spec(
-        _names(_instrumentable),
-        "names from " + ", ".join(INTEGRATIONS) + " or an installed contrib instrumentor's entry-point name (a list, a comma string or a dict of bools)",
-        frozenset(INTEGRATIONS), ((env.OTEL_KIT_INSTRUMENT, None),),
-    ),
+    # What it accepts and turns on is known once the instrumentation registry has registered itself:
+    # ``resolve`` asks then (``_instrument_accepted``, ``_instrumentable``).
+    "instrument": _Spec(_names(_instrumentable), "names of integrations", frozenset(), ((env.OTEL_KIT_INSTRUMENT, None),)),
     "log_level": _Spec(
         _choice(LOG_LEVELS, {"warn": "warning", "fatal": "critical"}), "one of " + ", ".join(LOG_LEVELS), "info",
         ((env.OTEL_KIT_LOG_LEVEL, None), (env.OTEL_LOG_LEVEL, None)),
@@ -654,7 +648,7 @@ def resolve(arguments: Mapping[str, Any]) -> Settings:
     # protocol first: whether the endpoint may have a path depends on it
     for name in sorted(SPECS, key=lambda n: n != "protocol"):
         spec = SPECS[name]
-        parse, accepted = spec.parse, spec.accepted
+        parse, accepted = spec.parse, _instrument_accepted() if name == "instrument" else spec.accepted
         if name == "endpoint" and values["protocol"] == "grpc":
             parse, accepted = _grpc_endpoint, _GRPC_ENDPOINT_ACCEPTED
         given = arguments.get(name)

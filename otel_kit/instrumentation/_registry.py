@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from otel_kit.config import integrations as accepted_integrations
 from otel_kit.instrumentation._support import cancel, hooks_held, installed, when_imported
+from otel_kit.providers import active as running_setup
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -118,6 +120,9 @@ def all_names() -> frozenset[str]:
     return frozenset(names()) | frozenset(contrib_names())
 
 
+accepted_integrations.register(names, all_names)
+
+
 # --- extras and documentation ---------------------------------------------------------------
 
 
@@ -181,9 +186,7 @@ def activate(record: Integration, telemetry: Telemetry) -> bool:
 def _defer(name: str, library: str, attach: Callable[[], object], telemetry: Telemetry) -> None:
     def imported(_: object) -> None:
         _pending.pop(name, None)
-        from otel_kit import telemetry as _telemetry
-
-        if _telemetry.current() is not telemetry:
+        if running_setup.current() is not telemetry:
             return  # shut down (or replaced) since: nothing to attach to
         try:
             attach()

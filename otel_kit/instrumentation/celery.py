@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from otel_kit.instrumentation._registry import Integration, contrib_requirement
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -138,9 +139,7 @@ def _quiet_broker() -> None:
 
 def _flush_before_exit(**_: Any) -> None:
     """A prefork pool child leaves with ``os._exit`` (no atexit): export what its tasks recorded first."""
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is not None:
         state.force_flush()
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_kit.instrumentation import _wsgi
 from otel_kit.instrumentation._registry import Integration
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -29,9 +30,7 @@ _server_cache: list[Any] = [None, None]
 
 def _start(request: Any) -> tuple[Any, Any]:
     """(state, the request's span) or (state, None) when this request is not traced."""
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None or "django" not in state.settings.instrument or state.tracer_provider is None:
         return state, None
     try:
@@ -43,14 +42,10 @@ def _start(request: Any) -> tuple[Any, Any]:
 
 def _inspect(state: Any, request: Any) -> tuple[bool, Any]:
     """(refuse, taint token) for one request."""
-    from otel_kit.signals.security import django as security
-    from otel_kit.signals.security import taint
-    from otel_kit.signals.security.wsgi import INSPECTED_KEY
-
-    if state.security is None or request.META.get(INSPECTED_KEY):
+    guard = state.guard
+    if guard is None or guard.inspected(request.META):
         return False, None
-    values, token = taint.begin(None)
-    return security.inspect(state.security, request, values), token
+    return guard.inspect_django(request)
 
 
 def _set_route(span: Any, request: Any) -> None:
@@ -83,13 +78,6 @@ def _finish(span: Any, request: Any, response: Any) -> None:
     span.finish()
 
 
-def _end_taint(token: Any) -> None:
-    if token is not None:
-        from otel_kit.signals.security import taint
-
-        taint.end(token)
-
-
 @contextmanager
 def _serving(state: Any, span: Any, request: Any) -> Iterator[Any]:
     """Around the handler: yields the 403 to answer with when inspection refuses the request, else
@@ -98,17 +86,13 @@ def _serving(state: Any, span: Any, request: Any) -> Iterator[Any]:
     request.META[_wsgi.REQUEST_KEY] = span
     try:
         refuse, token = _inspect(state, request)
-        if refuse:
-            from otel_kit.signals.security.django import forbidden
-
-            yield forbidden()
-        else:
-            yield None
+        yield state.guard.django_forbidden() if refuse else None
     except BaseException as exc:
         span.finish(exc)
         raise
     finally:
-        _end_taint(token)
+        if token is not None:
+            state.guard.end(token)
         span.detach()
 
 

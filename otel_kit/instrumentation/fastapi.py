@@ -22,6 +22,7 @@ from typing import Any
 
 from otel_kit.instrumentation._registry import Integration, contrib_requirement
 from otel_kit.instrumentation._support import require
+from otel_kit.providers import active
 
 _log = logging.getLogger("otel_kit.instrumentation.fastapi")
 
@@ -76,9 +77,7 @@ class FlushOnShutdown:
 
 
 async def _flush_off_loop() -> None:
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None:
         return
     try:
@@ -91,9 +90,7 @@ async def _flush_off_loop() -> None:
 
 def _wrap_inner(app: Any, stack: Any) -> Any:
     """Put otel-kit's request middleware (security inspection) inside the server span."""
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None:
         return stack
     # Inside ServerErrorMiddleware (which passes lifespan through): contrib insists on finding
@@ -105,21 +102,16 @@ def _wrap_inner(app: Any, stack: Any) -> Any:
 
 
 def _with_security(state: Any, stack: Any) -> Any:
-    if not state.settings.security:
-        return stack
-    from otel_kit.signals.security import SecurityMiddleware
-
+    guard = state.guard
     inner = getattr(stack, "app", None)
-    if inner is not None and not isinstance(inner, SecurityMiddleware):
-        stack.app = SecurityMiddleware(inner, monitor=state.security)
+    if guard is not None and inner is not None:
+        stack.app = guard.asgi(inner)
     return stack
 
 
 def _build_middleware_stack(self: Any) -> Any:
     assert _original_build is not None
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None or getattr(self, _SKIP, False):
         return _original_build(self)
     if getattr(self, "_is_instrumented_by_opentelemetry", False):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_kit.instrumentation import _wsgi
 from otel_kit.instrumentation._registry import Integration
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -43,9 +44,7 @@ def _route() -> str | None:
 
 def _call(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     assert _original_call is not None
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None or getattr(self, _SKIP, False) or "flask" not in state.settings.instrument or state.tracer_provider is None:
         return _original_call(self, environ, start_response)
     try:
@@ -66,25 +65,20 @@ def _call(self: Any, environ: dict[str, Any], start_response: Callable[..., Any]
             pass
         return start_response(status, headers, exc_info) if exc_info is not None else start_response(status, headers)
 
-    security = state.security
+    guard = state.guard
     token = None
     try:
-        if security is not None and not environ.get(_security_key()):
-            from otel_kit.signals.security import taint, wsgi
-
-            environ[wsgi.INSPECTED_KEY] = True
-            values, token = taint.begin(None)
-            if wsgi.inspect_environ(security, environ, values):
-                return request.wrap(wsgi.forbid(starting))
+        if guard is not None and not guard.inspected(environ):
+            refuse, token = guard.inspect_environ(environ)
+            if refuse:
+                return request.wrap(guard.forbid(starting))
         body = _original_call(self, environ, starting)
     except BaseException as exc:
         request.finish(exc)
         raise
     finally:
-        if token is not None:
-            from otel_kit.signals.security import taint
-
-            taint.end(token)
+        if token is not None and guard is not None:
+            guard.end(token)
         request.detach()
     if environ.get(_STREAMED, False):
         # A generator body (stream_with_context, send_file) is produced while the server sends it.
@@ -116,12 +110,6 @@ def _process_response(self: Any, response: Any) -> Any:
         body = getattr(response, "response", None)
         context.request.environ[_STREAMED] = inspect.isgenerator(body) or bool(getattr(response, "direct_passthrough", False))
     return _original_process_response(self, response)
-
-
-def _security_key() -> str:
-    from otel_kit.signals.security.wsgi import INSPECTED_KEY
-
-    return INSPECTED_KEY
 
 
 def _on_exception(sender: Any, exception: BaseException, **extra: Any) -> None:

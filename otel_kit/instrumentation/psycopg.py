@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from otel_kit.instrumentation import _db, _pools
 from otel_kit.instrumentation._registry import Integration
 from otel_kit.instrumentation._support import installed
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -44,9 +45,7 @@ def _query_text(cursor: Any, query: Any) -> str | None:
 
 def _start(cursor: Any, query: Any, batch: int | None) -> Any:
     """The statement span, or None when not traced (no setup, disabled, or under SQLAlchemy)."""
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None or _tracer is None or _db.suppressed() or "psycopg" not in state.settings.instrument:
         return None
     try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from otel_kit.instrumentation import _db, _pools
 from otel_kit.instrumentation._registry import Integration
 from otel_kit.instrumentation._support import require
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -31,9 +32,7 @@ _SYSTEMS = {"postgresql": "postgresql", "sqlite": "sqlite", "mysql": "mysql", "m
 
 
 def _before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-    from otel_kit import telemetry as _telemetry
-
-    state = _telemetry.current()
+    state = active.current()
     if state is None or context is None or "sqlalchemy" not in state.settings.instrument:
         return
     try:

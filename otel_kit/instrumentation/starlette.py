@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from otel_kit.instrumentation._registry import Integration, contrib_requirement
+from otel_kit.providers import active
 
 if TYPE_CHECKING:
     from otel_kit.telemetry import Telemetry
@@ -23,10 +24,9 @@ _original_build: Callable[..., Any] | None = None
 
 def _build_middleware_stack(self: Any) -> Any:
     assert _original_build is not None
-    from otel_kit import telemetry as _telemetry
     from otel_kit.instrumentation import fastapi as shared
 
-    state = _telemetry.current()
+    state = active.current()
     if state is None or getattr(self, shared._SKIP, False) or "starlette" not in state.settings.instrument:
         return _original_build(self)
     if getattr(self, _MARK, False):
@@ -56,10 +56,8 @@ def _inside_the_span(state: Any, stack: Any) -> Any:
         inner = middleware.app
         if not isinstance(inner, FlushOnShutdown):
             inner = FlushOnShutdown(inner)
-        if state.settings.security:
-            from otel_kit.signals.security import SecurityMiddleware
-
-            inner = SecurityMiddleware(inner, monitor=state.security)
+        if state.guard is not None:
+            inner = state.guard.asgi(inner)
         middleware.app = inner
     return stack
 

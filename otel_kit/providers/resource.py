@@ -11,6 +11,7 @@ import uuid
 from opentelemetry.sdk.resources import Resource
 
 from otel_kit.config.settings import Settings
+from otel_kit.config.version import __version__
 
 # One id per process, regenerated in a forked child so that each worker is its own instance.
 _instance_id = str(uuid.uuid4())
@@ -49,8 +50,6 @@ def build_resource(settings: Settings) -> Resource:
     settings win over both. The process command line is left out on purpose: it often carries
     secrets (``--password=...``) and would be exported with every batch.
     """
-    from otel_kit import __version__
-
     attributes: dict[str, str | int | bool | float] = {
         "host.name": socket.gethostname(),
         "host.arch": platform.machine(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_kit.providers import active
 from otel_kit.signals.security.decoding import MAX_FIELD, decode, normalize
 from otel_kit.signals.security.detect import ATTACK_TYPES, SEVERITIES, Finding, inspect_field, inspect_fields, inspect_text
 from otel_kit.signals.security.fields import INSPECTED_HEADERS, Field, body_fields, is_sensitive_name, request_fields
@@ -26,9 +27,7 @@ __all__ = [
 
 
 def monitor() -> SecurityMonitor | None:
-    from otel_kit import telemetry
-
-    state = telemetry.current()
+    state = active.current()
     return state.security if state is not None else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from otel_kit.providers import active
 from otel_kit.signals.security import taint
 from otel_kit.signals.security.monitor import SecurityMonitor
 from otel_kit.signals.security.wsgi import FORBIDDEN_BODY, INSPECTED_KEY, content_length, environ_headers, inspect_request, read_prefix
@@ -48,9 +49,7 @@ def forbidden() -> Any:
 
 
 def _active() -> SecurityMonitor | None:
-    from otel_kit import telemetry
-
-    state = telemetry.current()
+    state = active.current()
     return state.security if state is not None else None
 
 

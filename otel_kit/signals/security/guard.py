@@ -66,5 +66,7 @@ class RequestGuard:
     # --- ASGI (Starlette, FastAPI) -----------------------------------------------------------------
 
     def asgi(self, app: Any) -> Any:
-        """``app`` behind the ASGI security middleware."""
+        """``app`` behind the ASGI security middleware (once: an app that already is one is returned as it is)."""
+        if isinstance(app, SecurityMiddleware):
+            return app
         return SecurityMiddleware(app, monitor=self.monitor)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from otel_kit.providers import active
 from otel_kit.signals.security import taint
 from otel_kit.signals.security.detect import Finding, inspect_fields, inspect_headers
 from otel_kit.signals.security.fields import Field, body_fields, request_fields
@@ -75,9 +76,7 @@ def active_monitor(monitor: SecurityMonitor | None) -> SecurityMonitor | None:
     """The monitor a middleware was given, else the current ``setup()``'s (None: nothing to inspect)."""
     if monitor is not None:
         return monitor
-    from otel_kit import telemetry
-
-    state = telemetry.current()
+    state = active.current()
     return state.security if state is not None else None
 
 

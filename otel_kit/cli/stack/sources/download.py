@@ -14,9 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from otel_kit import __version__
 from otel_kit.cli.stack.common import StackError, say
 from otel_kit.cli.stack.sources.settings import display
+from otel_kit.config.version import __version__
 
 PROBE_TIMEOUT = 3.0
 READ_TIMEOUT = 30.0
