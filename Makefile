@@ -40,7 +40,7 @@ servers:
 
 lint: install
 	$(BIN)/ruff check otel_kit tests examples benchmarks
-	$(BIN)/mypy otel_kit
+	$(BIN)/mypy otel_kit examples
 
 stack-install: install
 	$(BIN)/otel-kit stack install

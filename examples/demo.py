@@ -9,6 +9,7 @@ up`, which `make demo` runs first) and redis-server (`make servers`). Takes abou
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -189,7 +190,7 @@ def _demo(directory: Path) -> int:
         "N+1 traces": f'sum(db_client_n_plus_one_total{{job="{service}"}})',
     }
     for label, query in queries.items():
-        result = backends.wait_for(lambda q=query: backends.prometheus_query(PROMETHEUS, q), 30)
+        result = backends.wait_for(functools.partial(backends.prometheus_query, PROMETHEUS, query), 30)
         value = float(result[0]["value"][1]) if result else float("nan")
         print(f"  Prometheus  {label:16} {value:g}")
     logs = backends.wait_for(lambda: backends.loki_query(LOKI, f'{{service_name="{service}"}}', since_seconds=600, limit=5000), 60) or []
@@ -202,7 +203,7 @@ def _demo(directory: Path) -> int:
         print("\n".join(line for line in render(trace).splitlines()[:16]))
     if office is not None and "failed" not in office:
         for name in (f"{service}-backoffice", f"{service}-worker"):
-            found = backends.wait_for(lambda n=name: backends.jaeger_traces(JAEGER, n, "1h", 500), 60) or []
+            found = backends.wait_for(functools.partial(backends.jaeger_traces, JAEGER, name, "1h", 500), 60) or []
             print(f"  Jaeger      {len(found)} traces for {name}")
         invoice = next((t for t in (backends.jaeger_traces(JAEGER, f"{service}-worker", "1h", 500) or [])
                         if any(p.get("serviceName", "").endswith("-backoffice") for p in t.get("processes", {}).values())), None)

@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
@@ -72,11 +72,15 @@ def make_engine(url: str | None = None) -> Any:
     else:
         engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
 
+    def sleep_ms(ms: float) -> float:
+        time.sleep(ms / 1000)
+        return ms
+
     @event.listens_for(engine, "connect")
     def add_sleep(dbapi_connection: Any, _: Any) -> None:
         # lets the demo produce a genuinely slow query on SQLite
         if hasattr(dbapi_connection, "create_function"):
-            dbapi_connection.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
+            dbapi_connection.create_function("sleep_ms", 1, sleep_ms)
 
     Base.metadata.create_all(engine)
     with Session(engine) as session:
@@ -86,11 +90,11 @@ def make_engine(url: str | None = None) -> Any:
     return engine
 
 
-def fake_llm(request: httpx.Request) -> httpx.Response:
+def fake_llm(request: httpx2.Request) -> httpx2.Response:
     """A local stand-in for an OpenAI-compatible endpoint, so the demo needs no API key."""
     body = json.loads(request.content)
     prompt = " ".join(m.get("content", "") for m in body.get("messages", []))
-    return httpx.Response(200, json={
+    return httpx2.Response(200, json={
         "id": "chatcmpl-demo", "object": "chat.completion", "created": int(time.time()), "model": body["model"] + "-2024-07-18",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Try the blue one."}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 40 + len(prompt) // 4, "completion_tokens": 12, "total_tokens": 52 + len(prompt) // 4},
@@ -99,7 +103,7 @@ def fake_llm(request: httpx.Request) -> httpx.Response:
 
 def create_app(engine: Any = None, llm: openai.OpenAI | None = None) -> FastAPI:
     engine = engine or make_engine()
-    llm = llm or openai.OpenAI(api_key="demo", base_url="http://llm.local/v1", http_client=httpx.Client(transport=httpx.MockTransport(fake_llm)))
+    llm = llm or openai.OpenAI(api_key="demo", base_url="http://llm.local/v1", http_client=httpx2.Client(transport=httpx2.MockTransport(fake_llm)))
     app = FastAPI(title="otel-kit example shop")
     app.include_router(otel_kit.health_router())
     app.include_router(otel_kit.slow_query_router())
