@@ -24,7 +24,7 @@ from typing import Any
 from otel_kit.cli import backends
 from otel_kit.cli.errors import UsageError
 
-__all__ = ["run", "report", "EXIT_NO_DATA"]
+__all__ = ["run", "report", "growth", "EXIT_NO_DATA"]
 
 EXIT_NO_DATA = 3
 COST = "otel_kit_ai_cost_USD_total"
@@ -66,6 +66,21 @@ def _sums(results: list[dict[str, Any]], *labels: str) -> dict[tuple[str, ...], 
     return sums
 
 
+def growth(series: str, span: str) -> str:
+    """PromQL for how much each counter series grew over the ``span`` before the query time.
+
+    ``increase()`` alone takes a series' first sample as its starting point, so a process that
+    started inside the window loses everything it counted before its first export: a short job that
+    exports once would show no spend at all. Every otel-kit process has its own
+    ``service.instance.id`` and its counters start at zero, so a series with no sample just before
+    the window was born inside it, and its highest value is all it counted.
+    """
+    return (
+        f"(increase({series}[{span}]) and ({series} offset {span}))"
+        f" or (max_over_time({series}[{span}]) unless ({series} offset {span}))"
+    )
+
+
 def report(prometheus: str, service: str | None, window: str, now: datetime | None = None) -> dict[str, Any]:
     """The report as a dict (what ``--json`` prints)."""
     if not _WINDOW.match(window):
@@ -78,7 +93,7 @@ def report(prometheus: str, service: str | None, window: str, now: datetime | No
     selector = _selector(service)
 
     def over(metric: str, labels: str, span: str) -> list[dict[str, Any]]:
-        return _query(prometheus, f"sum by ({labels}) (increase({metric}{selector}[{span}]))", at)
+        return _query(prometheus, f"sum by ({labels}) ({growth(metric + selector, span)})", at)
 
     spend = _sums(over(COST, MODEL, window), MODEL)
     tokens = _sums(over(TOKENS, f"{MODEL}, gen_ai_token_type", window), MODEL, "gen_ai_token_type")

@@ -123,6 +123,12 @@ def test_signal_families_in_prometheus_and_loki(stack: Any) -> None:
     with otel_kit.ai.operation("openai", "gpt-4o-mini") as op:
         assert op is not None
         op.record(input_tokens=120, output_tokens=30, response_model="gpt-4o-mini")
+    # a priced model whose whole spend happens before the first export: the report must still count it
+    otel_kit.ai.set_price("e2e-model", input_per_million=1000, output_per_million=4000, cache_read_per_million=100)
+    for _ in range(2):
+        with otel_kit.ai.operation("openai", "e2e-model") as op:
+            assert op is not None
+            op.record(input_tokens=1000, cache_read_tokens=400, output_tokens=250, reasoning_tokens=50, response_model="e2e-model")
     client.get("/health/ready")
     time.sleep(2.5)
     telemetry.force_flush(10)
@@ -157,11 +163,27 @@ def test_signal_families_in_prometheus_and_loki(stack: Any) -> None:
     expected_panels = {
         "Service health", "Health by route, dependency and component", "Requests per second by route", "p95 latency by route",
         "Security events per second by type", "Authentication attempts by result", "Security events",
-        "Tokens per second by model and type", "Spend over the range (USD)", "CPU utilisation", "Memory",
+        "Tokens per second by model and type", "Spend over the range by model (USD)", "CPU utilisation", "Memory",
     }
+    assert expected_panels <= {title for title, _, _ in queries}
     # rate() needs a second sample, which may still be on its way through the Collector
     empty = [title for title, uid, query in queries if title in expected_panels and not backends.wait_for(lambda u=uid, q=query: run(u, q), TIMEOUT)]
     assert empty == []
+    spend_panel = next(query for title, _, query in queries if title == "Spend over the range by model (USD)")
+    by_model = {r["metric"]["gen_ai_request_model"]: float(r["value"][1]) for r in run("prometheus", spend_panel)}
+    assert by_model["e2e-model"] == pytest.approx(2 * (600 * 1000 + 400 * 100 + 250 * 4000) / 1e6)
+
+    # `otel-kit ai-costs` reads the same numbers from the real Prometheus
+    from otel_kit.cli import ai_costs
+
+    costs = ai_costs.report(stack.prometheus_url, service, "1h")
+    rows = {row["model"]: row for row in costs["models"]}
+    assert set(rows) == {"gpt-4o-mini", "e2e-model"}
+    model = rows["e2e-model"]
+    assert (model["calls"], model["input_tokens"], model["cache_read_tokens"], model["output_tokens"], model["reasoning_tokens"]) == (2, 2000, 800, 500, 100)
+    assert model["spend_usd"] == pytest.approx(3.28) and model["month_to_date_usd"] == pytest.approx(3.28)
+    assert (rows["gpt-4o-mini"]["input_tokens"], rows["gpt-4o-mini"]["output_tokens"]) == (120, 30)
+    assert costs["month"]["projected_usd"] >= costs["total"]["month_to_date_usd"] > 3.28
 
 
 def test_slow_query_event_in_jaeger_and_cli_report(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
