@@ -206,3 +206,20 @@ def test_an_install_that_imports_another_watched_library_is_not_deadlocked(tmp_p
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.stdout.strip() == "['alpha', 'beta:True']", result.stderr[-2000:]
+
+
+def test_an_entry_point_whose_module_imports_a_watched_library_leaves_it_whole() -> None:
+    """httpx2 imported first: loading its entry point imports httpx, whose record attaches once the module is whole."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, httpx2, otel_kit
+        assert "httpx" not in sys.modules
+        telemetry = otel_kit.setup("points", exporter="none", log_format="none", system_metrics=False)
+        print("httpx" in telemetry.instrumented, "httpx2" in telemetry.instrumented, telemetry.skipped)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True True {}", result.stderr[-2000:]

@@ -236,13 +236,16 @@ def _activate_point(name: str, point: EntryPoint, telemetry: Telemetry) -> str |
 
     if point.dist is not None and get_dist_dependency_conflicts(point.dist) is not None:
         return "library not installed"
-    instrumentor = point.load()()
-    # The distribution may accept one of several libraries; the instrumentor names the one it needs.
-    if get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is not None:
-        return "library not installed"
-    with _lock:
-        if name not in _active:
-            _active[name] = _instrument_contrib(point.value, telemetry, {}, loaded=lambda: instrumentor)
+    # Loading the entry point imports its module, which may complete a watched library (the httpx2
+    # instrumentor's module imports httpx): that library's hook must wait until the module is whole.
+    with hooks_held():
+        instrumentor = point.load()()
+        # The distribution may accept one of several libraries; the instrumentor names the one it needs.
+        if get_dependency_conflicts(instrumentor.instrumentation_dependencies()) is not None:
+            return "library not installed"
+        with _lock:
+            if name not in _active:
+                _active[name] = _instrument_contrib(point.value, telemetry, {}, loaded=lambda: instrumentor)
     return None
 
 
