@@ -28,7 +28,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).parent))
 
 import otel_kit
-from otel_kit.cli import backends
+from otel_kit.cli import ai_costs, backends
 from otel_kit.cli.traces import render
 
 ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
@@ -196,6 +196,8 @@ def _demo(directory: Path) -> int:
     logs = backends.wait_for(lambda: backends.loki_query(LOKI, f'{{service_name="{service}"}}', since_seconds=600, limit=5000), 60) or []
     security_logs = [line for line in logs if line["labels"].get("event_name", "").startswith("security.") or "security" in json.dumps(line["labels"])]
     print(f"  Loki        {len(logs)} log records ({len(security_logs)} security events)")
+    print("\n=== AI spend from Prometheus (otel-kit ai-costs) ===")
+    ai_costs.run(prometheus=PROMETHEUS, service=service, window="1h", as_json=False)
     example = slow["n_plus_one"][0]["trace_id"] if slow["n_plus_one"] else (traces[0]["traceID"] if traces else None)
     trace = backends.jaeger_trace(JAEGER, example) if example else None
     if trace is not None:
@@ -210,7 +212,7 @@ def _demo(directory: Path) -> int:
         if invoice is not None:
             print("\n=== one invoice: Flask request -> Celery publish -> worker task, one trace ===")
             print("\n".join(render(invoice).splitlines()[:12]))
-    print(f"\nmore: otel-kit traces --service {service}  |  otel-kit slow-queries --service {service}")
+    print(f"\nmore: otel-kit traces --service {service}  |  otel-kit slow-queries --service {service}  |  otel-kit ai-costs --service {service}")
     return 0 if traces and logs and (office is None or "failed" not in office) else 1
 
 

@@ -148,3 +148,8 @@ def test_growth_counts_series_born_inside_the_window_and_the_dashboard_agrees() 
     exprs = [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"] for target in panel.get("targets", [])]
     spend = [expr for expr in exprs if "otel_kit_ai_cost_USD_total" in expr and "rate(" not in expr]
     assert len(spend) == 2 and all(ai_costs.growth('otel_kit_ai_cost_USD_total{job="$job"}', span) in expr for expr, span in zip(spend, ("$__range", "30d"), strict=True))
+
+
+def test_small_spend_keeps_its_digits() -> None:
+    """A demo's or test's fraction of a cent prints as such, real money in cents."""
+    assert [ai_costs._usd(v) for v in (0.0, 0.0000864, 0.05, 1234.5)] == ["0.00", "0.000086", "0.0500", "1,234.50"]

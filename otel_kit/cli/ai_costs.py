@@ -145,6 +145,13 @@ def _tokens(value: int) -> str:
     return f"{value:,}"
 
 
+def _usd(value: float) -> str:
+    """Cents for real money, enough digits that a small test or demo spend does not print as 0.00."""
+    if value == 0 or abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.6f}" if abs(value) < 0.01 else f"{value:.4f}"
+
+
 def _text(data: dict[str, Any]) -> str:
     who = f'job "{data["service"]}"' if data["service"] else "all jobs"
     lines = [f"AI costs for {who} from {data['prometheus']}, window {data['window']}, at {data['at']}"]
@@ -154,11 +161,11 @@ def _text(data: dict[str, Any]) -> str:
         cached = row["cache_read_tokens"] + row["cache_creation_tokens"]
         lines.append(
             f"  {row['model'][:32]:32} {row['calls']:>8,} {_tokens(row['input_tokens']):>12} {_tokens(cached):>11} "
-            f"{_tokens(row['output_tokens']):>11} {_tokens(row['reasoning_tokens']):>10} {row['spend_usd']:>11.4f}"
+            f"{_tokens(row['output_tokens']):>11} {_tokens(row['reasoning_tokens']):>10} {_usd(row['spend_usd']):>11}"
         )
     month = data["month"]
-    lines.append(f"  month to date (since {month['start']}, {month['elapsed_days']:.1f} of {month['days']} days): {month['to_date_usd']:.2f} USD")
-    lines.append(f"  month-end projection at that pace: {month['projected_usd']:.2f} USD")
+    lines.append(f"  month to date (since {month['start']}, {month['elapsed_days']:.1f} of {month['days']} days): {_usd(month['to_date_usd'])} USD")
+    lines.append(f"  month-end projection at that pace: {_usd(month['projected_usd'])} USD")
     if data["unpriced"]:
         missing = sum(item["calls"] for item in data["unpriced"])
         detail = ", ".join(f"{item['model']} {item['calls']} ({item['reason']})" for item in data["unpriced"][:10])
