@@ -140,14 +140,17 @@ def test_invalid_window_and_unreachable_prometheus(capsys: pytest.CaptureFixture
 
 
 def test_growth_counts_series_born_inside_the_window_and_the_dashboard_agrees() -> None:
-    """Series seen before the window grow by increase(); newer ones by their highest value; the spend panels use the same."""
+    """Series seen before the window grow by increase(); newer ones by their highest value; every dashboard increase() does the same."""
     expression = ai_costs.growth('c{job="a"}', "1h")
     assert expression == '(increase(c{job="a"}[1h]) and (c{job="a"} offset 1h)) or (max_over_time(c{job="a"}[1h]) unless (c{job="a"} offset 1h))'
     from tests.test_collector_config import DASHBOARD
 
     exprs = [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"] for target in panel.get("targets", [])]
-    spend = [expr for expr in exprs if "otel_kit_ai_cost_USD_total" in expr and "rate(" not in expr]
-    assert len(spend) == 2 and all(ai_costs.growth('otel_kit_ai_cost_USD_total{job="$job"}', span) in expr for expr, span in zip(spend, ("$__range", "30d"), strict=True))
+    counted = [(expr, match) for expr in exprs for match in re.findall(r"increase\(([^\[]+)\[([^\]]+)\]\)", expr)]
+    assert len(counted) == 4 and {series.split("{")[0] for _, (series, _) in counted} == {
+        "otel_kit_ai_cost_USD_total", "db_client_slow_queries_total", "db_client_n_plus_one_total",
+    }
+    assert [expr for expr, (series, span) in counted if ai_costs.growth(series, span) not in expr] == []
 
 
 def test_small_spend_keeps_its_digits() -> None:
