@@ -181,6 +181,8 @@ class FakeLLMServer:
         self.cut_after: int | None = None
         """Drop the connection after this many stream events (no end of body)."""
         self.json_content = '{"answer": "42"}'
+        self.finish_reason = "stop"
+        """Why chat answers end (``"length"`` makes ``parse()`` raise LengthFinishReasonError)."""
         self.response_model: dict[str, str] = {}
         """Request model -> the model id the answer names (e.g. a dated id)."""
         self.service_tier: str | None = None
@@ -307,14 +309,14 @@ class FakeLLMServer:
         if not body.get("stream"):
             return {
                 **base, "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "finish_reason": "stop", "logprobs": None}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None}, "finish_reason": self.finish_reason, "logprobs": None}],
                 "usage": self._openai_usage(),
             }
         pieces = [text] if text == self.json_content else list(self._pieces())
         events: list[tuple[str | None, Any]] = [(None, {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
         for piece in pieces:
             events.append((None, {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
-        events.append((None, {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+        events.append((None, {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": self.finish_reason}]}))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append((None, {**base, "object": "chat.completion.chunk", "choices": [], "usage": self._openai_usage()}))
         events.append((None, "[DONE]"))

@@ -58,6 +58,8 @@ def test_client_span_is_adopted_not_doubled(cap: Capture, server: FakeLLMServer)
     attributes = genai[0].attributes
     assert genai[0].instrumentation_scope.name == "com.anthropic.sdk.python"
     assert attributes["gen_ai.usage.input_tokens"] == 170 and attributes["gen_ai.usage.output_tokens"] == 7
+    # the conventions' names for the cache breakdown, whatever the client calls them
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 100 and attributes["gen_ai.usage.cache_creation.input_tokens"] == 50
     assert attributes["otel_kit.ai.cost_usd"] == pytest.approx(COST)
     assert attributes["otel_kit.ai.rate_limit.headroom"] == pytest.approx(0.99, abs=0.01)
     assert _input_tokens(cap) == 170

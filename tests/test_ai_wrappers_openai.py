@@ -141,6 +141,28 @@ def test_parse_and_stream_helper(cap: Capture, server: FakeLLMServer) -> None:
     assert streamed.attributes["gen_ai.usage.input_tokens"] == 120 and streamed.attributes["otel_kit.ai.stream.outcome"] == "completed"
 
 
+class Strict(pydantic.BaseModel):
+    verdict: int
+
+
+def test_a_parse_that_fails_after_the_answer_still_counts_its_tokens(cap: Capture, server: FakeLLMServer) -> None:
+    """parse() raising on a billed answer (cut at max_tokens, or not fitting the schema): the client's error, and the tokens and cost."""
+    client = _client(server)
+    server.finish_reason = "length"
+    with pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Answer)
+    server.finish_reason = "stop"
+    with pytest.raises(pydantic.ValidationError):
+        asyncio.run(_async_client(server).chat.completions.parse(model="gpt-4o-mini", messages=MESSAGES, response_format=Strict))
+    spans = cap.spans_named("chat gpt-4o-mini")
+    assert [s.attributes["error.type"] for s in spans] == ["LengthFinishReasonError", "ValidationError"]
+    for span in spans:
+        assert span.attributes["gen_ai.usage.input_tokens"] == 120 and span.attributes["gen_ai.usage.output_tokens"] == 7
+        assert span.attributes["otel_kit.ai.cost_usd"] == pytest.approx(GPT4O_MINI)
+        assert span.attributes["gen_ai.response.model"] == "gpt-4o-mini"
+    assert spans[0].attributes["gen_ai.response.finish_reasons"] == ("length",)
+
+
 def test_responses_api_plain_streaming_and_helper(cap: Capture, server: FakeLLMServer) -> None:
     """responses.create (plain and stream=True) and responses.stream() record usage from the final event."""
     client = _client(server)

@@ -478,22 +478,25 @@ class AIMonitor:
         total_in = usage.input_tokens
         total_out = usage.output_tokens
         tokens = 0
+        # A client's own span keeps its totals; the breakdown goes on it under the conventions' names
+        # too (anthropic writes cache writes as gen_ai.usage.cache_write.input_tokens), from the same
+        # response, so a query by the conventions' names finds every call.
         if total_in is not None:
             tokens = total_in
             self._deferred.add(self._tokens, total_in, series.input, trace_id, span_id)
             if own:
                 span_values["gen_ai.usage.input_tokens"] = total_in
-                if usage.cache_read_tokens is not None:
-                    span_values["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
-                if usage.cache_creation_tokens is not None:
-                    span_values["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_creation_tokens
+            if usage.cache_read_tokens is not None:
+                span_values["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            if usage.cache_creation_tokens is not None:
+                span_values["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_creation_tokens
         if total_out is not None:
             tokens += total_out
             self._deferred.add(self._tokens, total_out, series.output, trace_id, span_id)
             if own:
                 span_values["gen_ai.usage.output_tokens"] = total_out
-                if usage.reasoning_tokens is not None:
-                    span_values["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+            if usage.reasoning_tokens is not None:
+                span_values["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
         parts = usage.parts()
         self._add_tokens(series, usage, parts)
         tier = op.service_tier if op.service_tier in _PRICE_TIERS else None

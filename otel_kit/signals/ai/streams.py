@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from otel_kit.signals.ai.core import COMPLETED, DROPPED, STOPPED, AIOperation
-from otel_kit.signals.ai.usage import Accumulator, facts_from_response, new_accumulator
+from otel_kit.signals.ai.usage import Accumulator, ResponseFacts, facts_from_response, new_accumulator
 
-__all__ = ["Tracker", "track_stream", "track_raw_response"]
+__all__ = ["Tracker", "body_facts", "track_stream", "track_raw_response"]
 
 _RAW_JSON_LIMIT = 8 * 1024 * 1024
 
@@ -217,16 +217,22 @@ def track_stream(stream: Any, tracker: Tracker, is_async: bool, *, hook_response
         _hook_close(stream.response, tracker, is_async)
 
 
-def _read_body(tracker: Tracker, response: Any) -> None:
-    """A raw response whose JSON body is in memory: take the usage from it."""
+def body_facts(op: AIOperation, response: Any) -> ResponseFacts | None:
+    """The facts of an HTTP response whose JSON body is already in memory; None for any other."""
     content = getattr(response, "_content", None)
     if not isinstance(content, (bytes, bytearray)) or not content or len(content) > _RAW_JSON_LIMIT:
-        return
+        return None
     if "json" not in response.headers.get("content-type", ""):
-        return
-    data = json.loads(content)
-    tracker.op.apply(facts_from_response(tracker.op.api, data, with_output=tracker.op.capture))
-    tracker.acc.complete = True
+        return None
+    return facts_from_response(op.api, json.loads(content), with_output=op.capture)
+
+
+def _read_body(tracker: Tracker, response: Any) -> None:
+    """A raw response whose JSON body is in memory: take the usage from it."""
+    facts = body_facts(tracker.op, response)
+    if facts is not None:
+        tracker.op.apply(facts)
+        tracker.acc.complete = True
 
 
 def track_raw_response(result: Any, op: AIOperation, family: str, stream_types: tuple[type, ...], is_async: bool, sse: bool) -> bool:

@@ -30,7 +30,7 @@ from otel_kit.signals.ai.content import request_content
 from otel_kit.signals.ai.core import COMPLETED, AIMonitor, AIOperation, span_base
 from otel_kit.signals.ai.endpoints import NAMING, Endpoint, endpoint
 from otel_kit.signals.ai.request import request_settings
-from otel_kit.signals.ai.streams import Tracker, track_raw_response, track_stream
+from otel_kit.signals.ai.streams import Tracker, body_facts, track_raw_response, track_stream
 from otel_kit.signals.ai.usage import facts_from_response, new_accumulator
 
 __all__ = ["Sdk", "CURRENT", "entry_hook", "process_hook", "retry_hook"]
@@ -248,10 +248,30 @@ def process_hook(sdk: Sdk, original: Callable[..., Any], is_async: bool) -> Call
         except Exception as exc:  # noqa: BLE001
             op._monitor.internal_error("response", exc)
 
+    def unusable(kwargs: dict[str, Any]) -> None:
+        """The answer arrived but the client could not turn it into its object (``parse()`` raising
+        LengthFinishReasonError, or an answer that does not fit the schema): the call still failed
+        for the application, but its tokens were billed, so they are counted from the body."""
+        op = CURRENT.get()
+        response = kwargs.get("response")
+        if op is None or op.deferred or op.finished or response is None:
+            return
+        try:
+            op.observe_headers(sdk.family, response.headers)
+            facts = body_facts(op, response)
+            if facts is not None:
+                op.apply(facts)
+        except Exception as exc:  # noqa: BLE001
+            op._monitor.internal_error("response", exc)
+
     if is_async:
 
         async def async_process(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = await original(self, *args, **kwargs)
+            try:
+                result = await original(self, *args, **kwargs)
+            except Exception:
+                unusable(kwargs)
+                raise
             took(result, kwargs)
             return result
 
@@ -259,7 +279,11 @@ def process_hook(sdk: Sdk, original: Callable[..., Any], is_async: bool) -> Call
         return async_process
 
     def process(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except Exception:
+            unusable(kwargs)
+            raise
         took(result, kwargs)
         return result
 
