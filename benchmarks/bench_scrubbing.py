@@ -23,7 +23,8 @@ UNITS = [
     "[parameters: ", "[parameters: (", "[parameters: {'", "((((", "DETAIL: ", "DETAIL:  Key (a)=(", ")=(", "contains (", "LINE 1: ",
     "CONTEXT:  JSON data, line 1: ", 'invalid input syntax: "', 'value "', "Duplicate entry '", "Incorrect integer value: '",
     "The duplicate key value is (", "?code=", "&key=x", "?a=b", "password=", 'password: "', '\\"', "Authorization: ", "cookie",
-    "token ", "bearer ", "eyJ", "sk-", "4", "4 ", "[a ", "\n\n",
+    "token ", "bearer ", "eyJ", "sk-", "hf_a", "github_pat_a_", "SG.aaaaaaaaaaaaaaaaaaaaaaaa", "AIza_-", "r8_", "xai-",
+    "4", "4 ", "[a ", "\n\n",
 ]
 TYPICAL = [
     "/api/v1/orders/123",

@@ -63,6 +63,27 @@ def test_values_scrubbed(text: str, secret: str) -> None:
     assert secret not in scrubbed and REDACTED in scrubbed
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "AIzaSyA1234567890abcdefghijklmnopqrstuv", "gsk_" + "a1B2" * 12,
+        "sk_live_51HxYzAbCdEfGhIjKlMn", "rk_test_51HxYzAbCdEfGhIjKlMn", "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        "npm_" + "a1B2c3D4e5" * 4, "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL",
+        "glpat-AbCdEfGhIjKlMnOpQrSt", "xai-" + "Ab1" * 15, "r8_" + "Ab1" * 12, "pypi-AgEIcHlwaS5vcmc" + "A1b2" * 12,
+        "sk-or-v1-" + "0a1b2c3d" * 8, "sk-ant-api03-" + "Ab1_" * 20,
+    ],
+)
+def test_provider_keys_by_prefix(key: str) -> None:
+    """Keys known by their prefix are redacted whole wherever they appear, as in an error that echoes the key it refused."""
+    assert scrub_text(f"Error code: 401 - invalid key {key}, check your settings") == f"Error code: 401 - invalid key {REDACTED}, check your settings"
+
+
+def test_words_with_key_prefixes_kept() -> None:
+    """Short words that start like a key prefix are not keys."""
+    text = "the hf_model and npm_modules dirs, sk_live flag, xai-grok, SG.com, AIza short, r8_test, glpat-short"
+    assert scrub_text(text) == text
+
+
 @pytest.mark.parametrize("text", ["order 1234567890123 shipped", "phone 555-0100", "GET /search?q=red+shoes", "author=Tolkien", "id 4111111111111112"])
 def test_harmless_values_kept(text: str) -> None:
     """Non-secret text, including digit runs that fail the Luhn check, is unchanged."""
@@ -636,6 +657,7 @@ ADVERSARIAL = [
     "[SQL: ", "[parameters: ", "[parameters: (", "[parameters: {'", "DETAIL: ", "DETAIL:  Key (a)=(", ")=(", "LINE 1: ", "value \"",
     "Duplicate entry '", "a://b:c@", "x://" + "a" * 300 + "@", "?code=", "&key=x", "password: \"", "\\\"", "Authorization: ", "token ",
     "4 ", "((((", "[SQL: x]\n[parameters: (", "]\n(Background on this error at: ", "[a ", "'", "@",
+    "hf_a", "github_pat_a_", "SG.aaaaaaaaaaaaaaaaaaaaaaaa", "AIza_-", "r8_", "xai-",
 ]
 
 
